@@ -1,0 +1,214 @@
+"""Raw text streams: plain lines, blank-line paragraphs, JSONL and ``.spacy``
+files, from a file, a folder (recursive), a glob, or a list of those.
+
+The line reader here is shared by every data reader: it streams a file as
+``(line_number, text)`` pairs and turns a decoding error into an
+:class:`~spacy_lm_suite.errors.InputFormatError` naming the line.
+"""
+
+import codecs
+import glob
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from ..errors import InputFormatError, UserError
+
+PathLike = Union[str, Path]
+Source = Union[PathLike, Sequence[PathLike]]
+
+FORMATS = ("auto", "lines", "paragraphs", "jsonl", "spacy")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def existing_file(path: PathLike) -> Path:
+    """Return ``path`` as a ``Path``, or raise ``UserError`` if it is not a file."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a file")
+    return path
+
+
+def check_encoding(encoding: str) -> str:
+    """Return the codec's canonical name, or raise ``UserError`` if Python has none."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UserError(f"unknown encoding {encoding!r} (e.g. 'utf-8', 'latin-1')") from None
+
+
+def read_lines(path: PathLike, *, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
+    """Stream a text file as ``(line_number, line)`` with line endings removed.
+
+    Line numbers start at 1. A UTF-8 byte-order mark at the start of the file
+    is dropped. A line that does not decode, or holds a NUL byte (a binary
+    file), raises ``InputFormatError`` with its line number.
+    """
+    path = existing_file(path)
+    codec = check_encoding(encoding)
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, start=1):
+            if b"\x00" in raw:
+                raise InputFormatError(
+                    path, "found a NUL byte: this looks like a binary file, expected text", line=number
+                )
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as err:
+                raise InputFormatError(
+                    path,
+                    f"byte 0x{raw[err.start]:02x} at column {err.start + 1} is not valid {encoding}; "
+                    "if the file uses another encoding, pass it with the `encoding` option "
+                    "(e.g. encoding=\"latin-1\")",
+                    line=number,
+                ) from None
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield number, text.rstrip("\r\n")
+
+
+def iter_jsonl(path: PathLike, *, encoding: str = "utf-8") -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """Stream a JSONL file as ``(line_number, object)``; blank lines are skipped.
+
+    A line that is not a JSON object raises ``InputFormatError``.
+    """
+    for number, line in read_lines(path, encoding=encoding):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputFormatError(
+                path, f"expected a JSON object per line, invalid JSON ({err.msg})", line=number, found=line
+            ) from None
+        if not isinstance(record, dict):
+            raise InputFormatError(path, "expected a JSON object per line", line=number, found=line)
+        yield number, record
+
+
+def expand_source(source: Source) -> List[Path]:
+    """The files named by ``source``: a file, a folder (all files below it,
+    recursive, sorted, hidden ones skipped), a glob pattern (sorted), or a list
+    of those, in the order given.
+
+    A missing path or a glob matching no file raises ``UserError``.
+    """
+    items: Iterable[PathLike] = [source] if isinstance(source, (str, Path)) else source
+    files: List[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise UserError(f"{path}: the folder holds no files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        elif _GLOB_CHARS & set(str(item)):
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise UserError(f"{item}: the pattern matches no file")
+            files.extend(matches)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    if not files:
+        raise UserError("no input given: expected a file, a folder or a glob pattern")
+    return files
+
+
+def check_format(fmt: str) -> str:
+    """Return ``fmt``, or raise ``UserError`` if it is not one of ``FORMATS``."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown text format {fmt!r}, expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def format_of(path: Path, fmt: str = "auto") -> str:
+    """The format used for ``path``: ``fmt`` itself, or for ``auto`` one chosen
+    by extension (``.jsonl`` -> jsonl, ``.spacy`` -> spacy, else lines)."""
+    if check_format(fmt) != "auto":
+        return fmt
+    return {".jsonl": "jsonl", ".spacy": "spacy"}.get(path.suffix.lower(), "lines")
+
+
+def iter_texts(
+    source: Source,
+    *,
+    fmt: str = "auto",
+    limit: Optional[int] = None,
+    encoding: str = "utf-8",
+    field: str = "text",
+) -> Iterator[str]:
+    """Stream texts from ``source`` (see :func:`expand_source`).
+
+    fmt: ``lines`` (one text per non-empty line, stripped), ``paragraphs``
+        (blank-line separated blocks, their lines stripped and joined by one
+        space), ``jsonl`` (the ``field`` of each object), ``spacy`` (the text
+        of each doc in a DocBin), or ``auto`` (by extension, per file).
+    limit: stop after this many texts (None or 0: no limit).
+
+    Raises ``UserError`` if the source yields no text at all.
+    """
+    check_format(fmt)
+    check_encoding(encoding)
+    files = expand_source(source)
+    count = 0
+    for path in files:
+        for text in _texts_of_file(path, format_of(path, fmt), encoding=encoding, field=field):
+            yield text
+            count += 1
+            if limit and count >= limit:
+                return
+    if count == 0:
+        shown = ", ".join(str(p) for p in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise UserError(f"{shown}: no text found (all files empty)")
+
+
+def _texts_of_file(path: Path, fmt: str, *, encoding: str, field: str) -> Iterator[str]:
+    if fmt == "lines":
+        for _, line in read_lines(path, encoding=encoding):
+            if line.strip():
+                yield line.strip()
+    elif fmt == "paragraphs":
+        block: List[str] = []
+        for _, line in read_lines(path, encoding=encoding):
+            if line.strip():
+                block.append(line.strip())
+            elif block:
+                yield " ".join(block)
+                block = []
+        if block:
+            yield " ".join(block)
+    elif fmt == "jsonl":
+        for number, record in iter_jsonl(path, encoding=encoding):
+            text = record.get(field)
+            if not isinstance(text, str):
+                raise InputFormatError(
+                    path, f"expected an object with a string field {field!r}", line=number, found=json.dumps(record)
+                )
+            if text.strip():
+                yield text
+    else:
+        for doc in _read_docbin(path):
+            if doc.text.strip():
+                yield doc.text
+
+
+def _read_docbin(path: Path) -> Iterator[Any]:
+    """The docs of a ``.spacy`` file (spaCy is imported here only)."""
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    data = existing_file(path).read_bytes()
+    try:
+        doc_bin = DocBin().from_bytes(data)
+    except Exception as err:  # zlib / msgpack / KeyError: any of them means "not a DocBin"
+        raise InputFormatError(
+            path, f"expected a spaCy DocBin (.spacy) file, could not read it ({type(err).__name__})"
+        ) from None
+    yield from doc_bin.get_docs(Vocab())
