@@ -85,7 +85,7 @@ def read_iob(
     if scheme not in SCHEMES:
         raise UserError(f"unknown tag scheme {scheme!r}, expected one of {', '.join(SCHEMES)}")
     path = existing_file(path)
-    layout = "tab-separated" if separator == "\t" else "whitespace-separated" if separator is None else f"{separator!r}-separated"
+    layout = {None: "whitespace-separated", "\t": "tab-separated"}.get(separator, f"{separator!r}-separated")
     words: List[str] = []
     tags: List[str] = []
     first_line = document = count = 0
