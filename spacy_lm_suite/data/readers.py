@@ -112,13 +112,19 @@ def wnut17_reader(path: Path, limit: int = 0) -> ExampleReader:
 
 @registry.readers("spacy-lm-suite.SST2Reader.v1")
 def sst2_reader(
-    path: Path, limit: int = 0, sample: Optional[int] = None, seed: int = 0, labels: Optional[List[str]] = None
+    path: Path,
+    limit: int = 0,
+    sample: Optional[int] = None,
+    seed: int = 0,
+    labels: Optional[List[str]] = None,
+    complement: bool = False,
 ) -> ExampleReader:
     """SST-2 TSV (header ``sentence<TAB>label``); cats ``NEGATIVE``/``POSITIVE``
     unless ``labels`` names the classes of label values 0, 1, ... sample: a
     fixed subset of this many rows chosen by ``seed`` (see
-    :func:`spacy_lm_suite.data.textcat.read_sst2`)."""
-    read = partial(read_sst2, path, labels=labels or SST2_LABELS, sample=sample, seed=seed)
+    :func:`spacy_lm_suite.data.textcat.read_sst2`); complement: every row
+    *not* in that subset, for training beside a held-out sample."""
+    read = partial(read_sst2, path, labels=labels or SST2_LABELS, sample=sample, seed=seed, complement=complement)
     return TextcatCorpus(read, limit=limit)
 
 

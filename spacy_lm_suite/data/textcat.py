@@ -10,6 +10,7 @@ import heapq
 import json
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import InputFormatError, UserError
@@ -61,6 +62,7 @@ def read_sst2(
     encoding: str = "utf-8",
     sample: Optional[int] = None,
     seed: int = 0,
+    complement: bool = False,
     limit: Optional[int] = None,
 ) -> Iterator[TextcatRow]:
     """Stream an SST-2 (GLUE) TSV file with a header line.
@@ -73,12 +75,20 @@ def read_sst2(
         (None or 0: all rows). Reading a sample streams the whole file and
         keeps ``sample`` rows in memory. ``sample=2000, seed=0`` is the fixed
         checkpoint-selection slice of SST-2 train.
+    complement: yield every row *not* in the sample instead (the training
+        rows that go with a held-out sample), in file order.
     limit: stop after this many rows (applied after sampling).
     """
     labels = _check_labels(labels)
-    rows = _read_tsv(path, labels=labels, text_column=text_column, label_column=label_column, encoding=encoding)
-    if sample:
+    read = partial(_read_tsv, path, labels=labels, text_column=text_column, label_column=label_column, encoding=encoding)
+    rows = read()
+    if sample and complement:
+        held_out = {row.line for row in _sample(path, read(), sample, seed)}
+        rows = (row for row in rows if row.line not in held_out)
+    elif sample:
         rows = _sample(path, rows, sample, seed)
+    elif complement:
+        raise UserError("complement=True needs a sample size (sample > 0)")
     for count, row in enumerate(rows, start=1):
         yield row
         if limit and count >= limit:

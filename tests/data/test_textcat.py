@@ -54,6 +54,17 @@ def test_sst2_fixed_sample(datasets_dir):
     assert [eg.reference.text for eg in examples] == [row.text for row in sample[:10]]
 
 
+def test_sst2_complement_is_the_rest_of_train(datasets_dir):
+    path = datasets_dir / "sst2" / "train.tsv"
+    held_out = {row.line for row in read_sst2(path, sample=2000, seed=0)}
+    rest = [row.line for row in read_sst2(path, sample=2000, seed=0, complement=True)]
+    assert len(rest) == 67349 - 2000
+    assert not held_out & set(rest)
+    assert rest == sorted(rest)
+    with pytest.raises(UserError, match="complement=True needs a sample"):
+        list(read_sst2(path, complement=True))
+
+
 def test_trec_published_counts(datasets_dir):
     path = datasets_dir / "trec" / "train_5500.label"
     rows = list(read_trec(path))
