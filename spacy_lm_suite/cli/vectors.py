@@ -1,0 +1,170 @@
+"""``convert-vectors``, ``coverage`` and ``evaluate-vectors``: static-vector tables."""
+
+import json
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+from ..errors import UserError
+
+OUTPUT_FORMATS = ("table", "pipeline", "word2vec-text", "word2vec-bin")
+
+
+@contextmanager
+def _warnings_to_messages() -> Iterator[None]:
+    """Show the library's warnings (dropped duplicates, pickles, ...) as wasabi lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if not issubclass(warning.category, DeprecationWarning):
+                    msg.warn(str(warning.message))
+
+
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
+    """Write JSON through a temporary file, so a failure leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file_:
+            json.dump(data, file_, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _fallback_option(value: Optional[str]) -> Optional[List[str]]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+@app.command("convert-vectors")
+def convert_vectors_command(
+    input_path: Path = typer.Argument(..., help="Vectors file or folder (word2vec .bin/.txt, GloVe .txt, fastText .vec, gensim KeyedVectors, .npy + vocabulary, a saved table or spaCy pipeline)", show_default=False),
+    output_path: Path = typer.Argument(..., help="Output folder (table, pipeline) or file (word2vec-text/-bin)", show_default=False),
+    format: str = typer.Option("auto", "--format", "-f", help="Input format: auto, word2vec-bin, word2vec-text, fasttext, glove, gensim, npy, table, spacy"),
+    output_format: str = typer.Option("table", "--output-format", "-F", help=f"One of {', '.join(OUTPUT_FORMATS)}; 'pipeline' is usable as [initialize] vectors"),
+    truncate: int = typer.Option(0, "--truncate", "-t", help="Keep only the first N rows (0: all)"),
+    prune: int = typer.Option(0, "--prune", help="Keep N rows; map the other words to their nearest kept row (0: off)"),
+    normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="Scale rows to unit length"),
+    fallback: Optional[str] = typer.Option(None, "--fallback", help="Normaliser chain, comma-separated (default exact,lower,shape or the saved one)"),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vectors table"),
+    lang: str = typer.Option("en", "--lang", help="Language of the pipeline (--output-format pipeline)"),
+    errors: str = typer.Option("strict", "--errors", help="Non-UTF-8 words: strict (fail), skip or replace"),
+) -> None:
+    """Convert a vectors file into our table (or a spaCy pipeline, or word2vec)."""
+    from ..vectors.formats import write_word2vec
+    from ..vectors.loading import atomic_directory, load_vectors, save_vectors_pipeline
+
+    if output_format not in OUTPUT_FORMATS:
+        raise UserError(f"--output-format: expected one of {', '.join(OUTPUT_FORMATS)}, found {output_format!r}")
+    with _warnings_to_messages():
+        table = load_vectors(
+            input_path, format=format, truncate=truncate, normalize=normalize,
+            fallback=_fallback_option(fallback), name=name, errors=errors, prune=prune,
+        )
+    if output_format == "table":
+        with atomic_directory(output_path) as tmp:
+            table.to_disk(tmp)
+    elif output_format == "pipeline":
+        save_vectors_pipeline(table, output_path, lang=lang)
+    else:
+        if output_path.is_dir():
+            raise UserError(f"{output_path}: is a folder; {output_format} writes a file")
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", dir=output_path.parent)
+        os.close(fd)
+        try:
+            write_word2vec(tmp_name, table.words, table.data, binary=output_format == "word2vec-bin")
+            os.replace(tmp_name, output_path)
+        except BaseException:
+            os.unlink(tmp_name)
+            raise
+    rows, dim = table.shape
+    msg.good(
+        f"Wrote {output_format} {output_path}: {rows} rows x {dim} dims, "
+        f"{len(table.aliases)} aliases, fallback {','.join(table.fallback)}, name {table.name!r}"
+    )
+
+
+@app.command("coverage")
+def coverage_command(
+    vectors_path: Path = typer.Argument(..., help="Vectors file or folder (anything convert-vectors reads)", show_default=False),
+    data_path: Path = typer.Argument(..., help="Corpus file, folder or glob", show_default=False),
+    data_format: str = typer.Option("text", "--data-format", "-d", help="text, conll2003, wnut17, sst2, trec or jsonl"),
+    format: str = typer.Option("auto", "--format", "-f", help="Vectors format (see convert-vectors)"),
+    fallback: Optional[str] = typer.Option(None, "--fallback", help="Normaliser chain, comma-separated (default: the table's)"),
+    lang: str = typer.Option("en", "--lang", help="Tokenizer language for text formats"),
+    limit: int = typer.Option(0, "--limit", help="Read only the first N texts/sentences (0: all)"),
+    top_missed: int = typer.Option(20, "--top-missed", help="List this many of the most frequent missed words"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON"),
+) -> None:
+    """Share of tokens and types found, per fallback step (exact/lower/shape/miss)."""
+    from ..vectors.coverage import corpus_tokens, coverage
+    from ..vectors.loading import load_vectors
+
+    with _warnings_to_messages():
+        table = load_vectors(vectors_path, format=format, fallback=_fallback_option(fallback))
+    report = coverage(table, corpus_tokens(data_path, data_format=data_format, lang=lang, limit=limit or None), top_missed=top_missed)
+    result = report.to_dict()
+    rows = []
+    for step in result["tokens"]["steps"]:
+        tokens, types = result["tokens"]["steps"][step], result["types"]["steps"][step]
+        rows.append((step, tokens["count"], f"{tokens['pct']:.2f}", types["count"], f"{types['pct']:.2f}"))
+    found_tokens = result["tokens"]["total"] - result["tokens"]["steps"]["miss"]["count"]
+    found_types = result["types"]["total"] - result["types"]["steps"]["miss"]["count"]
+    rows.append(("found", found_tokens, f"{result['tokens']['found_pct']:.2f}", found_types, f"{result['types']['found_pct']:.2f}"))
+    msg.table(rows, header=("step", "tokens", "tokens %", "types", "types %"), divider=True, aligns=("l", "r", "r", "r", "r"))
+    if report.missed:
+        msg.text("Most frequent missed: " + ", ".join(f"{word} ({count})" for word, count in report.missed))
+    if output is not None:
+        result.update(vectors=str(vectors_path), data=str(data_path), data_format=data_format)
+        _write_json(output, result)
+        msg.good(f"Wrote {output}")
+
+
+@app.command("evaluate-vectors")
+def evaluate_vectors_command(
+    vectors_path: Path = typer.Argument(..., help="Vectors file or folder (anything convert-vectors reads)", show_default=False),
+    format: str = typer.Option("auto", "--format", "-f", help="Vectors format (see convert-vectors)"),
+    restrict: int = typer.Option(30000, "--restrict", "-r", help="Analogies: only the first N rows (gensim's restrict_vocab)"),
+    pairs_restrict: int = typer.Option(300000, "--pairs-restrict", help="Word pairs: only the first N rows"),
+    case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Compare words exactly instead of lower-cased"),
+    analogies: Optional[Path] = typer.Option(None, "--analogies", help="questions-words file (default: gensim's copy)"),
+    wordsim: Optional[Path] = typer.Option(None, "--wordsim", help="WordSim-353 TSV (default: gensim's copy)"),
+    simlex: Optional[Path] = typer.Option(None, "--simlex", help="SimLex-999 TSV (default: gensim's copy)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write all results as JSON"),
+) -> None:
+    """Analogy accuracy (3CosAdd, 3CosMul), WordSim-353 and SimLex-999 Spearman, OOV rates."""
+    from ..vectors.evaluate import evaluate_vectors
+    from ..vectors.loading import load_vectors
+
+    with _warnings_to_messages():
+        table = load_vectors(vectors_path, format=format)
+    result = evaluate_vectors(
+        table, restrict=restrict, pairs_restrict=pairs_restrict, case_insensitive=not case_sensitive,
+        analogies=analogies, wordsim=wordsim, simlex=simlex,
+    )
+    analogy = result["analogy"]
+    rows = [
+        (f"analogy {method} (top {analogy['restrict']})", f"{100 * analogy[method]['accuracy']:.2f}%",
+         f"{analogy[method]['correct']}/{analogy[method]['answered']}", f"{100 * analogy['oov_rate']:.1f}%")
+        for method in ("3cosadd", "3cosmul")
+    ]
+    for key, label in (("wordsim353", "WordSim-353"), ("simlex999", "SimLex-999")):
+        pairs = result[key]
+        rows.append((f"{label} Spearman", f"{pairs['spearman']:.4f}", f"{pairs['pairs'] - pairs['oov']}/{pairs['pairs']} pairs", f"{100 * pairs['oov_rate']:.1f}%"))
+    msg.table(rows, header=("benchmark", "score", "answered", "OOV"), divider=True, aligns=("l", "r", "r", "r"))
+    if output is not None:
+        result["vectors"] = str(vectors_path)
+        _write_json(output, result)
+        msg.good(f"Wrote {output}")

@@ -1,0 +1,530 @@
+"""``LMVectors``: a static-vector table for spaCy with a normaliser fallback chain.
+
+spaCy's own ``Vectors`` keeps one exact key per row and (in 3.8) forgets
+``attr=LOWER`` when a pipeline is reloaded, so a lower-cased GloVe table misses
+every capitalised token. ``LMVectors`` holds the table's words in row order,
+a float32 matrix ``data`` [n_rows, dim] and a fallback chain (see
+:mod:`.normalizers`) applied at lookup time, with no added keys:
+``nlp("Paris")[0].vector`` is the row of ``paris``.
+
+Select it in a config::
+
+    [nlp.vectors]
+    @vectors = "spacy-lm-suite.Vectors.v1"
+    fallback = ["exact", "lower", "shape"]
+
+Keys arrive from spaCy as orth hashes; the table maps them to text through
+``self.strings`` (the vocab's ``StringStore``, set by the ``Vocab.vectors``
+setter), normalises, looks up and caches ``hash -> row``. Everything lives in
+the table, so lookups agree in ``nlp()``, ``nlp.pipe(n_process=2)`` and after
+``spacy.load``. Saved as ``lm_vectors.npy`` + ``lm_vectors.json`` inside the
+pipeline's ``vocab/`` directory (no pickle).
+
+spaCy's ``Vocab.prune_vectors`` only accepts spaCy's ``Vectors``; use
+:meth:`LMVectors.prune` (same idea: dropped words point at their nearest kept
+row) or :meth:`LMVectors.truncate`.
+"""
+
+import io
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import srsly
+from spacy.attrs import ORTH
+from spacy.strings import StringStore, get_string_id
+from spacy.util import registry
+from spacy.vectors import BaseVectors, Mode, Vectors
+from thinc.api import Ops, get_array_module
+
+from ..errors import InputFormatError, UserError
+from . import evaluate
+from .formats import VectorsWarning, check_arrays, drop_duplicates
+from .normalizers import DEFAULT_FALLBACK, NORMALIZERS, validate_fallback
+
+Key = Union[int, str]
+
+TABLE_DATA = "lm_vectors.npy"
+TABLE_META = "lm_vectors.json"
+FORMAT_NAME = "spacy-lm-suite.Vectors"
+FORMAT_VERSION = 1
+_CACHE_LIMIT = 1 << 20  # hash -> row entries kept before the cache is reset
+
+
+class LMVectors(BaseVectors):
+    """Words (row order), float32 ``data`` [n_rows, dim] and a fallback chain.
+
+    ``aliases`` are extra exact keys pointing at rows (made by :meth:`prune`).
+    Treat ``words``, ``aliases`` and ``data`` as read-only; change the table
+    through :meth:`add`, :meth:`truncate`, :meth:`prune` or the ``fallback``
+    setter, which keep the lookup indexes in sync.
+    """
+
+    attr = ORTH  # spaCy reads token keys by this attribute; our chain normalises them
+    mode = Mode.default.value
+    pinned_fallback: Optional[Tuple[str, ...]] = None
+    """Set by ``[nlp.vectors] fallback``: kept when a saved table is loaded."""
+
+    def __init__(
+        self,
+        *,
+        strings: Optional[StringStore] = None,
+        words: Sequence[str] = (),
+        data: Optional[np.ndarray] = None,
+        fallback: Sequence[str] = DEFAULT_FALLBACK,
+        name: Optional[str] = None,
+        aliases: Optional[Dict[str, int]] = None,
+    ) -> None:
+        super().__init__(strings=strings)
+        self.strings = strings if strings is not None else StringStore()
+        self.name = name
+        self._fallback = validate_fallback(fallback)
+        if data is None:
+            data = np.zeros((len(words), 0), dtype=np.float32)
+        self._set_table(list(words), data, dict(aliases or {}))
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls,
+        words: Sequence[str],
+        data: np.ndarray,
+        *,
+        fallback: Sequence[str] = DEFAULT_FALLBACK,
+        name: Optional[str] = None,
+        strings: Optional[StringStore] = None,
+    ) -> "LMVectors":
+        """A table from words (row order) and a matrix [len(words), dim].
+
+        Duplicate words keep their first row (with a :class:`VectorsWarning`);
+        a length mismatch, a non-2D matrix or non-finite values raise
+        :class:`UserError`.
+        """
+        words, data = check_arrays(list(words), data, source="from_arrays")
+        words, data, n_duplicates = drop_duplicates(words, data)
+        if n_duplicates:
+            warnings.warn(
+                f"from_arrays: {n_duplicates} duplicate word(s) dropped, first row kept",
+                VectorsWarning,
+            )
+        return cls(strings=strings, words=words, data=data, fallback=fallback, name=name)
+
+    @classmethod
+    def from_spacy_vectors(
+        cls,
+        vectors: Vectors,
+        *,
+        fallback: Sequence[str] = DEFAULT_FALLBACK,
+        name: Optional[str] = None,
+        strings: Optional[StringStore] = None,
+    ) -> "LMVectors":
+        """Convert spaCy's ``Vectors`` (default mode): each row's first key is
+        its word, further keys become aliases; rows without keys are dropped.
+        strings: resolves the keys (default ``vectors.strings``); the new
+        table gets its own empty ``StringStore``."""
+        if vectors.mode != Mode.default:
+            raise UserError(f"cannot convert spaCy vectors in mode {vectors.mode!r}; only 'default' tables")
+        strings = strings if strings is not None else vectors.strings
+        by_row: Dict[int, List[str]] = {}
+        for key, row in sorted(vectors.key2row.items(), key=lambda item: (item[1], item[0])):
+            if key not in strings:
+                raise UserError(f"spaCy vectors key {key} has no string in the StringStore")
+            by_row.setdefault(int(row), []).append(strings[key])
+        rows = sorted(by_row)
+        source = _to_numpy(vectors.data)
+        width = source.shape[1] if source.ndim == 2 else 0
+        data = np.ascontiguousarray(source[rows]) if rows else np.zeros((0, width), dtype=np.float32)
+        words = [by_row[row][0] for row in rows]
+        aliases = {word: i for i, row in enumerate(rows) for word in by_row[row][1:]}
+        return cls(words=words, data=data, fallback=fallback, name=name if name is not None else vectors.name, aliases=aliases)
+
+    def _set_table(self, words: List[str], data: np.ndarray, aliases: Dict[str, int]) -> None:
+        if data.ndim != 2 or data.shape[0] != len(words):
+            raise UserError(f"vectors table: {len(words)} words but data of shape {tuple(data.shape)}")
+        bad = {word: row for word, row in aliases.items() if not 0 <= row < len(words)}
+        if bad:
+            raise UserError(f"vectors table: aliases point outside the {len(words)} rows: {list(bad)[:5]}")
+        self.words = words
+        self.aliases = aliases
+        self.data = data if data.dtype == np.float32 else data.astype(np.float32)
+        self._reset_indexes()
+
+    def _reset_indexes(self) -> None:
+        self._indexes: Dict[str, Dict[str, int]] = {}
+        self._cache: Dict[int, Tuple[int, int]] = {}
+        self._key2row: Optional[Dict[int, int]] = None
+        self._unit: Optional[np.ndarray] = None
+
+    # -- settings -----------------------------------------------------------
+
+    @property
+    def fallback(self) -> Tuple[str, ...]:
+        """The normaliser chain, e.g. ``("exact", "lower", "shape")``."""
+        return self._fallback
+
+    @fallback.setter
+    def fallback(self, value: Sequence[str]) -> None:
+        self._fallback = validate_fallback(value)
+        self._cache = {}
+
+    # -- sizes (the attributes spaCy reads) --------------------------------
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """``(n_rows, dim)``."""
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def size(self) -> int:
+        """``n_rows * dim``."""
+        return int(self.data.size)
+
+    @property
+    def vectors_length(self) -> int:
+        """The vector width ``dim``."""
+        return int(self.data.shape[1])
+
+    @property
+    def n_keys(self) -> int:
+        """Exact keys: words plus aliases (normalised forms are not counted)."""
+        return len(self.words) + len(self.aliases)
+
+    @property
+    def is_full(self) -> bool:
+        """Never full: :meth:`add` appends rows."""
+        return False
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        return int(self.data.shape[0])
+
+    # -- indexes ------------------------------------------------------------
+
+    def _index(self, step: str) -> Dict[str, int]:
+        """normalised key -> first row, over words (row order) then aliases."""
+        index = self._indexes.get(step)
+        if index is None:
+            normalize = NORMALIZERS[step]
+            index = {}
+            for row, word in enumerate(self.words):
+                index.setdefault(normalize(word), row)
+            for word, row in self.aliases.items():
+                index.setdefault(normalize(word), row)
+            self._indexes[step] = index
+        return index
+
+    @property
+    def key2row(self) -> Dict[int, int]:
+        """Exact keys only, as spaCy does: ``hash(word) -> row`` (sets ``lex.rank``)."""
+        if self._key2row is None:
+            mapping = {get_string_id(word): row for word, row in self.aliases.items()}
+            mapping.update((get_string_id(word), row) for row, word in enumerate(self.words))
+            self._key2row = mapping
+        return self._key2row
+
+    def keys(self) -> Iterable[int]:
+        """The hashes of the exact keys."""
+        return self.key2row.keys()
+
+    def values(self) -> Iterable[int]:
+        """The rows of the exact keys."""
+        return self.key2row.values()
+
+    def items(self) -> Iterable[Tuple[int, int]]:
+        """``(hash, row)`` of the exact keys."""
+        return self.key2row.items()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.key2row)
+
+    # -- lookup -------------------------------------------------------------
+
+    def _lookup_text(self, text: str) -> Tuple[int, int]:
+        """``(row, step)`` of the first step that matches, ``(-1, -1)`` on a miss."""
+        for step_i, step in enumerate(self._fallback):
+            row = self._index(step).get(NORMALIZERS[step](text), -1)
+            if row >= 0:
+                return row, step_i
+        return -1, -1
+
+    def _lookup_hash(self, key: int) -> Tuple[int, int]:
+        hit = self._cache.get(key)
+        if hit is None:
+            try:
+                text = self.strings[key]
+            except KeyError:
+                text = None
+            if text is not None:
+                hit = self._lookup_text(text)
+            elif "exact" in self._fallback and key in self.key2row:
+                hit = (self.key2row[key], self._fallback.index("exact"))
+            else:
+                hit = (-1, -1)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache = {}
+            self._cache[key] = hit
+        return hit
+
+    def _lookup(self, key: Key) -> Tuple[int, int]:
+        if isinstance(key, str):
+            return self._lookup_text(key)
+        return self._lookup_hash(int(key))
+
+    def find(
+        self, *, key: Optional[Key] = None, keys: Optional[Union[Sequence[Key], np.ndarray]] = None
+    ) -> Union[int, np.ndarray]:
+        """Rows after the fallback chain, -1 for a miss.
+
+        key: one hash or string -> int. keys: hashes (uint64 array, e.g.
+        ``doc.to_array(ORTH)``) or strings -> int64 array [len(keys)].
+        """
+        if (key is None) == (keys is None):
+            raise ValueError("find: give exactly one of key= or keys=")
+        if key is not None:
+            return self._lookup(key)[0]
+        return self._lookup_many(keys)[0]  # type: ignore[arg-type]
+
+    def _lookup_many(self, keys: Union[Sequence[Key], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        """(rows, steps) int64 arrays [len(keys)] for hashes or strings."""
+        if hasattr(keys, "get") and not isinstance(keys, (list, tuple, np.ndarray)):
+            keys = keys.get()  # cupy -> numpy
+        if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+            unique, inverse = np.unique(keys.astype(np.uint64, copy=False), return_inverse=True)
+            found = [self._lookup_hash(int(k)) for k in unique.tolist()]
+        else:
+            items = list(keys)
+            lookup: Dict[Key, int] = {}
+            inverse = np.fromiter((lookup.setdefault(k, len(lookup)) for k in items), dtype=np.int64, count=len(items))
+            found = [self._lookup(k) for k in lookup]
+        table = np.asarray(found, dtype=np.int64).reshape(-1, 2)
+        return table[inverse.reshape(-1), 0], table[inverse.reshape(-1), 1]
+
+    def find_rows_for_words(self, words: Sequence[str]) -> np.ndarray:
+        """Rows [len(words)] for strings after the fallback chain, -1 for a miss."""
+        return self._lookup_many(list(words))[0]
+
+    def lookup_steps(self, words: Sequence[str]) -> np.ndarray:
+        """Which fallback step matched each word: an index into :attr:`fallback`, -1 for a miss."""
+        return self._lookup_many(list(words))[1]
+
+    def __contains__(self, key: Key) -> bool:
+        """Whether the key finds a row through the fallback chain."""
+        return self._lookup(key)[0] >= 0
+
+    def __getitem__(self, key: Key) -> np.ndarray:
+        """The vector [dim] for a hash or string after the fallback chain; KeyError on a miss."""
+        row = self._lookup(key)[0]
+        if row < 0:
+            raise KeyError(key)
+        return self.data[row]
+
+    def get_batch(self, keys: Union[Sequence[Key], np.ndarray]) -> np.ndarray:
+        """Vectors [len(keys), dim] for hashes or strings; zeros for misses."""
+        rows = self._lookup_many(keys)[0]
+        xp = get_array_module(self.data)
+        found = rows >= 0
+        out = self.data[xp.asarray(np.where(found, rows, 0))]
+        if not found.all():
+            out[xp.asarray(~found)] = 0
+        return out
+
+    # -- changes ------------------------------------------------------------
+
+    def add(self, key: Key, *, vector: Optional[np.ndarray] = None, row: Optional[int] = None) -> int:
+        """Set a word's vector (``vector=``, overwrites an exact word or appends
+        a row) or point the word at an existing row (``row=``, an alias).
+        RETURNS the row. Used by ``Vocab.set_vector``."""
+        if (vector is None) == (row is None):
+            raise ValueError("add: give exactly one of vector= or row=")
+        text = key if isinstance(key, str) else self.strings[key]
+        self.strings.add(text)
+        exact = self._index("exact")
+        if row is not None:
+            if not 0 <= row < len(self):
+                raise UserError(f"add: row {row} outside the table's {len(self)} rows")
+            if text in exact and exact[text] < len(self.words) and self.words[exact[text]] == text:
+                raise UserError(f"add: {text!r} already has its own row {exact[text]}")
+            aliases = dict(self.aliases)
+            aliases[text] = row
+            self._set_table(self.words, self.data, aliases)
+            return row
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if len(self) and vector.shape[0] != self.vectors_length:
+            raise UserError(f"add: vector of width {vector.shape[0]} for a table of width {self.vectors_length}")
+        if text in exact and self.words[exact[text]] == text:
+            new_row = exact[text]
+            data = self.data if self.data.flags.writeable else np.array(self.data)
+            data[new_row] = vector
+            self._set_table(self.words, data, self.aliases)
+            return new_row
+        data = np.vstack([self.data.reshape(len(self), -1 if len(self) else vector.shape[0]), vector[None, :]])
+        aliases = {word: r for word, r in self.aliases.items() if word != text}
+        self._set_table(self.words + [text], data, aliases)
+        return len(self) - 1
+
+    def truncate(self, n_rows: int) -> "LMVectors":
+        """Keep the first ``n_rows`` rows (drops their words and aliases); in place."""
+        if n_rows < 0:
+            raise UserError(f"truncate: expected a row count >= 0, found {n_rows}")
+        if n_rows < len(self):
+            aliases = {word: row for word, row in self.aliases.items() if row < n_rows}
+            self._set_table(self.words[:n_rows], self.data[:n_rows], aliases)
+        return self
+
+    def prune(self, n_rows: int, *, batch_size: int = 1024) -> Dict[str, Tuple[str, float]]:
+        """Keep the first ``n_rows`` rows; every dropped word becomes an alias
+        of its nearest kept row by cosine (like spaCy's ``Vocab.prune_vectors``).
+        In place. RETURNS ``{dropped word: (kept word, cosine)}``."""
+        if n_rows < 1:
+            raise UserError(f"prune: expected a row count >= 1, found {n_rows}")
+        if n_rows >= len(self):
+            return {}
+        kept = evaluate.unit_rows(self.data[:n_rows])
+        tossed = self.data[n_rows:]
+        best_rows, best_scores = evaluate.cosine_neighbours(kept, tossed, n=1, batch_size=batch_size)
+        remap: Dict[str, Tuple[str, float]] = {}
+        aliases = {word: row for word, row in self.aliases.items() if row < n_rows}
+        for offset, word in enumerate(self.words[n_rows:]):
+            target = int(best_rows[offset, 0])
+            aliases[word] = target
+            remap[word] = (self.words[target], float(best_scores[offset, 0]))
+        for word, row in self.aliases.items():
+            if row >= n_rows:
+                aliases[word] = aliases[self.words[row]]
+        self._set_table(self.words[:n_rows], np.array(self.data[:n_rows]), aliases)
+        return remap
+
+    def to_ops(self, ops: Ops) -> None:
+        """Move ``data`` to the ops' device (lookups stay on the CPU)."""
+        self.data = ops.asarray(self.data)
+        self._unit = None
+
+    # -- neighbours ---------------------------------------------------------
+
+    def most_similar(self, queries: Sequence[str], *, n: int = 10, batch_size: int = 1024) -> List[List[Tuple[str, float]]]:
+        """The ``n`` nearest words by cosine for each query word (found through
+        the fallback chain; the query's own row is left out). A missed query
+        gives ``[]``."""
+        rows = self.find_rows_for_words(queries)
+        if self._unit is None:
+            self._unit = evaluate.unit_rows(np.asarray(self.data))
+        hits = rows >= 0
+        results: List[List[Tuple[str, float]]] = [[] for _ in queries]
+        if hits.any():
+            found = rows[hits]
+            best, scores = evaluate.cosine_neighbours(
+                self._unit, self._unit[found], n=n, exclude=[[r] for r in found.tolist()], batch_size=batch_size
+            )
+            for i, row_best, row_scores in zip(np.flatnonzero(hits), best, scores):
+                results[i] = [(self.words[r], float(s)) for r, s in zip(row_best.tolist(), row_scores.tolist())]
+        return results
+
+    # -- serialization ------------------------------------------------------
+
+    def _meta(self) -> Dict:
+        return {
+            "cfg": {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "fallback": list(self._fallback),
+                "name": self.name,
+                "shape": list(self.shape),
+            },
+            "words": self.words,
+            "aliases": self.aliases,
+        }
+
+    def _load_meta(self, meta: Dict, data: np.ndarray, source: str) -> None:
+        cfg = meta.get("cfg", {}) if isinstance(meta, dict) else {}
+        if cfg.get("format") != FORMAT_NAME:
+            raise InputFormatError(source, f"expected a {FORMAT_NAME} table", found=str(cfg.get("format")))
+        if cfg.get("version", 0) > FORMAT_VERSION:
+            raise InputFormatError(source, f"table format version {cfg['version']} is newer than this package's {FORMAT_VERSION}")
+        words = meta.get("words")
+        if not isinstance(words, list) or data.ndim != 2 or len(words) != data.shape[0]:
+            raise InputFormatError(source, f"expected one word per row of the {tuple(data.shape)} matrix", found=f"{len(words or [])} words")
+        self.name = cfg.get("name", self.name)
+        if self.pinned_fallback is None:
+            self._fallback = validate_fallback(cfg.get("fallback", self._fallback))
+        self._set_table(words, data, {str(k): int(v) for k, v in meta.get("aliases", {}).items()})
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Write ``lm_vectors.npy`` and ``lm_vectors.json`` into the directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with (path / TABLE_DATA).open("wb") as file_:
+            np.save(file_, _to_numpy(self.data), allow_pickle=False)
+        srsly.write_json(path / TABLE_META, self._meta())
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "LMVectors":
+        """Load from ``path``: our files, or spaCy's own vectors files (converted).
+        A directory with neither leaves the table unchanged, as spaCy does."""
+        path = Path(path)
+        meta_path = path / TABLE_META
+        if meta_path.exists():
+            try:
+                data = np.load(path / TABLE_DATA, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise InputFormatError(path / TABLE_DATA, f"expected a float matrix saved by numpy ({err})") from None
+            try:
+                meta = srsly.read_json(meta_path)
+            except ValueError as err:
+                raise InputFormatError(meta_path, f"expected JSON ({err})") from None
+            self._load_meta(meta, data, str(meta_path))
+        elif (path / "vectors").exists() or (path / "vectors.cfg").exists():
+            spacy_vectors = Vectors(strings=self.strings)
+            spacy_vectors.from_disk(path, exclude=["strings"])
+            converted = LMVectors.from_spacy_vectors(spacy_vectors, fallback=self._fallback, strings=self.strings)
+            self.name = self.name or converted.name
+            self._set_table(converted.words, converted.data, converted.aliases)
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """msgpack of the JSON metadata and the ``.npy`` bytes of ``data``."""
+        buffer = io.BytesIO()
+        np.save(buffer, _to_numpy(self.data), allow_pickle=False)
+        return srsly.msgpack_dumps({"meta": self._meta(), "data": buffer.getvalue()})
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "LMVectors":
+        """Load what :meth:`to_bytes` wrote."""
+        try:
+            message = srsly.msgpack_loads(data)
+            matrix = np.load(io.BytesIO(message["data"]), allow_pickle=False)
+            meta = message["meta"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputFormatError("<bytes>", f"expected {FORMAT_NAME} bytes ({err})") from None
+        self._load_meta(meta, matrix, "<bytes>")
+        return self
+
+    def __reduce__(self):
+        return (_unpickle_lm_vectors, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return f"LMVectors(name={self.name!r}, shape={self.shape}, fallback={list(self._fallback)})"
+
+
+def _unpickle_lm_vectors(data: bytes) -> LMVectors:
+    return LMVectors().from_bytes(data)
+
+
+def _to_numpy(array) -> np.ndarray:
+    if hasattr(array, "get") and not isinstance(array, np.ndarray):
+        array = array.get()
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+@registry.vectors("spacy-lm-suite.Vectors.v1")
+def create_lm_vectors(fallback: Optional[List[str]] = None) -> Callable[["Vocab"], LMVectors]:  # noqa: F821
+    """``[nlp.vectors]`` factory. ``fallback``: the normaliser chain, which then
+    overrides the one saved with the table; ``null`` keeps the saved chain
+    (exact, lower, shape when nothing is saved)."""
+    chain = validate_fallback(fallback) if fallback is not None else None
+
+    def make_vectors(vocab) -> LMVectors:
+        vectors = LMVectors(strings=vocab.strings, fallback=chain or DEFAULT_FALLBACK)
+        vectors.pinned_fallback = chain
+        return vectors
+
+    return make_vectors
