@@ -1,0 +1,105 @@
+"""A Thinc shim for a torch module that is built late, from a JSON config.
+
+The module does not exist when the Thinc model is constructed: it is built in
+the layer's ``init`` (from a preset or a checkpoint) or when the model is
+deserialized. Serialized, it is one safetensors blob whose metadata holds the
+module's JSON config: no pickle, and everything needed to rebuild it.
+"""
+
+import json
+from typing import Any, Callable, Dict, Optional
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from thinc.api import PyTorchShim
+
+from ..errors import UserError
+
+CONFIG_KEY = "config"
+
+
+class LateTorchShim(PyTorchShim):
+    """A ``PyTorchShim`` whose module is set by :meth:`set_module` or :meth:`from_bytes`.
+
+    build: makes the module from its JSON-able config (used by ``from_bytes``).
+    what: a name for error messages, e.g. ``"ELMo encoder"``.
+    """
+
+    def __init__(self, build: Callable[[Dict[str, Any]], torch.nn.Module], *, what: str) -> None:
+        super().__init__(None)
+        self.build = build
+        self.what = what
+        self.module_config: Optional[Dict[str, Any]] = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        if self._model is None:
+            raise ValueError(f"the {self.what} is not built yet: initialize the model (or load it) first")
+        return self._model
+
+    @property
+    def is_built(self) -> bool:
+        return self._model is not None
+
+    def set_module(self, module: torch.nn.Module, config: Dict[str, Any]) -> None:
+        """Use ``module``, which ``build(config)`` would rebuild."""
+        self._model = module
+        self.module_config = config
+
+    def finish_update(self, optimizer) -> None:
+        if self._model is not None:
+            super().finish_update(optimizer)
+
+    def to_bytes(self) -> bytes:
+        if self._model is None:
+            return b""
+        tensors = {name: value.detach().contiguous() for name, value in self._model.state_dict().items()}
+        return save_safetensors(tensors, metadata={CONFIG_KEY: json.dumps(self.module_config)})
+
+    def from_bytes(self, bytes_data: bytes) -> "LateTorchShim":
+        if not bytes_data:
+            self._model = None
+            self.module_config = None
+            return self
+        try:
+            tensors = load_safetensors(bytes_data)
+            metadata = _metadata(bytes_data)
+            config = json.loads(metadata[CONFIG_KEY])
+        except (SafetensorError, KeyError, ValueError) as err:
+            raise UserError(f"the saved {self.what} weights are corrupt or not ours ({err})") from None
+        module = self.build(config)
+        _load_state(module, tensors, what=self.what)
+        self.set_module(module, config)
+        return self
+
+
+def _metadata(bytes_data: bytes) -> Dict[str, str]:
+    """The ``__metadata__`` of a safetensors blob (8-byte header length, JSON header)."""
+    header_length = int.from_bytes(bytes_data[:8], "little")
+    header = json.loads(bytes_data[8 : 8 + header_length])
+    return header.get("__metadata__") or {}
+
+
+def _load_state(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], *, what: str) -> None:
+    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    found = {name: tuple(value.shape) for name, value in tensors.items()}
+    if expected != found:
+        raise UserError(f"the saved {what} weights do not fit its config: {describe_mismatch(expected, found)}")
+    module.load_state_dict(tensors)
+
+
+def describe_mismatch(expected: Dict[str, tuple], found: Dict[str, tuple]) -> str:
+    """A short account of how two ``{parameter: shape}`` maps differ."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = [f"{name} {found[name]} (expected {expected[name]})" for name in sorted(set(expected) & set(found)) if expected[name] != found[name]]
+    parts = []
+    if shapes:
+        parts.append("shapes differ: " + ", ".join(shapes[:3]) + (" ..." if len(shapes) > 3 else ""))
+    if missing:
+        parts.append("missing: " + ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        parts.append("unexpected: " + ", ".join(extra[:3]) + (" ..." if len(extra) > 3 else ""))
+    return "; ".join(parts) or "no difference"

@@ -1,0 +1,162 @@
+"""The shared base of contextual encoder components (``lm_elmo``, later ``lm_transformer``).
+
+A component runs its encoder once per batch for every downstream component
+that listens to it (:class:`~spacy_lm_suite.layers.elmo_listener.LayersListener`
+layers in their models), writes a mixed vector per token to ``doc.tensor``
+(``token.vector`` and ``doc.similarity`` use it when the vocab has no vectors),
+and saves its weights with the pipeline.
+
+Its model must have two refs: ``"encoder"`` (``List[Doc] -> List[Floats3d]``,
+all layers ``[nL, n_tokens, nO]`` of each doc, with dims ``nL`` and ``nO``) and
+``"mix"`` (``List[Floats3d] -> List[Floats2d]``, used for ``doc.tensor``).
+
+Training: ``update`` runs the encoder and hands the layers with a backprop
+callback to the listeners, like spaCy's ``Tok2Vec``: the encoder is fine-tuned
+unless its weights are frozen (the model's ``grad = false``, or the component
+in ``[training] frozen_components``, best with ``annotating_components`` too).
+When the component did not update a batch, its listeners ask it for the
+layers (:meth:`ContextualEncoder.layers_for`) and no gradient reaches it.
+"""
+
+from itertools import islice
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
+from thinc.types import Floats3d
+
+from ..layers.elmo_listener import LayersListener, same_docs
+
+
+class ContextualEncoder(TrainablePipe):
+    """Run a contextual encoder once per batch for all listeners; see the module docstring."""
+
+    listener_type: ClassVar[Type[LayersListener]] = LayersListener
+
+    def __init__(self, vocab: Vocab, model: Model, *, name: str, set_tensor: bool = True) -> None:
+        for ref in ("encoder", "mix"):
+            if not model.has_ref(ref):
+                raise ValueError(f"{type(self).__name__} {name!r}: its model has no {ref!r} ref")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.listener_map: Dict[str, List[LayersListener]] = {}
+        self.cfg: Dict[str, Any] = {"set_tensor": set_tensor}
+        self._last: Optional[Tuple[List[Doc], List[Floats3d]]] = None
+
+    @property
+    def encoder(self) -> Model:
+        return self.model.get_ref("encoder")
+
+    @property
+    def listeners(self) -> List[LayersListener]:
+        """The listener layers of the downstream components, in pipeline order."""
+        return [m for c in self.listening_components for m in self.listener_map[c]]
+
+    @property
+    def listening_components(self) -> List[str]:
+        return list(self.listener_map.keys())
+
+    def add_listener(self, listener: LayersListener, component_name: str) -> None:
+        self.listener_map.setdefault(component_name, [])
+        if listener not in self.listener_map[component_name]:
+            self.listener_map[component_name].append(listener)
+        listener.connect(self, width=self.encoder.maybe_get_dim("nO"), n_layers=self.encoder.maybe_get_dim("nL"))
+
+    def remove_listener(self, listener: LayersListener, component_name: str) -> bool:
+        if listener in self.listener_map.get(component_name, []):
+            self.listener_map[component_name].remove(listener)
+            if not self.listener_map[component_name]:
+                del self.listener_map[component_name]
+            listener.disconnect()
+            return True
+        return False
+
+    def find_listeners(self, component) -> None:
+        """Add the listeners of ``component``'s model whose upstream is ``"*"`` or this component."""
+        names = ("*", self.name)
+        if isinstance(getattr(component, "model", None), Model):
+            for node in component.model.walk():
+                if isinstance(node, self.listener_type) and node.upstream_name in names:
+                    self.add_listener(node, component.name)
+
+    def predict(self, docs: Iterable[Doc]) -> List[Floats3d]:
+        """All layers ``[nL, n_tokens, nO]`` of each doc; kept for the listeners of this batch."""
+        docs = list(docs)
+        layers = self.encoder.predict(docs)
+        self._last = (docs, layers)
+        return layers
+
+    def layers_for(self, docs: Sequence[Doc]) -> List[Floats3d]:
+        """The layers of ``docs``: those of the last ``predict`` if it was the same docs, else computed now."""
+        if self._last is not None and same_docs(docs, self._last[0]):
+            return self._last[1]
+        return self.predict(docs)
+
+    def set_annotations(self, docs: Sequence[Doc], layers: List[Floats3d]) -> None:
+        """Write the mixed layers to ``doc.tensor`` ``[n_tokens, nO]`` (if ``set_tensor``)."""
+        if not self.cfg["set_tensor"]:
+            return
+        for doc, tensor in zip(docs, self.model.get_ref("mix").predict(layers)):
+            doc.tensor = tensor
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Run the encoder on the batch and hand the layers to the listeners; the
+        last listener's backprop updates the encoder (the others accumulate)."""
+        if losses is None:
+            losses = {}
+        validate_examples(examples, f"{type(self).__name__}.update")
+        losses.setdefault(self.name, 0.0)
+        docs = [eg.predicted for eg in examples]
+        self._last = None
+        layers, backprop_layers = self.encoder.begin_update(docs)
+        d_layers = [self.model.ops.alloc3f(*x.shape) for x in layers]
+
+        def accumulate_gradient(one_d_layers: List[Floats3d]) -> List[Doc]:
+            for total, d in zip(d_layers, one_d_layers):
+                total += d
+                losses[self.name] += float((d**2).sum())
+            return []
+
+        def backprop(one_d_layers: List[Floats3d]) -> List[Doc]:
+            accumulate_gradient(one_d_layers)
+            backprop_layers(d_layers)
+            if sgd is not None:
+                self.finish_update(sgd)
+            return []
+
+        for listener in self.listeners[:-1]:
+            listener.receive(docs, layers, accumulate_gradient)
+        if self.listeners:
+            self.listeners[-1].receive(docs, layers, backprop)
+        return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        self._last = None
+        super().finish_update(sgd)
+
+    def get_loss(self, examples, scores) -> None:
+        """No loss of its own: gradients come from the listeners."""
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        """Build (or load) the encoder, then give the listeners its layers' shape."""
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        sample = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=sample)
+        self._last = None
+        for listener in self.listeners:
+            listener.connect(self, width=self.encoder.get_dim("nO"), n_layers=self.encoder.get_dim("nL"))
+
+    def add_label(self, label: str) -> int:
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
