@@ -128,10 +128,14 @@ class LMVectors(BaseVectors):
             raise UserError(f"cannot convert spaCy vectors in mode {vectors.mode!r}; only 'default' tables")
         strings = strings if strings is not None else vectors.strings
         by_row: Dict[int, List[str]] = {}
-        for key, row in sorted(vectors.key2row.items(), key=lambda item: (item[1], item[0])):
+        n_unknown = 0
+        for key, row in vectors.key2row.items():  # insertion order: a row's first key is its word
             if key not in strings:
-                raise UserError(f"spaCy vectors key {key} has no string in the StringStore")
+                n_unknown += 1
+                continue
             by_row.setdefault(int(row), []).append(strings[key])
+        if n_unknown:
+            warnings.warn(f"spaCy vectors: {n_unknown} key(s) without a string in the StringStore dropped", VectorsWarning)
         rows = sorted(by_row)
         source = _to_numpy(vectors.data)
         width = source.shape[1] if source.ndim == 2 else 0
