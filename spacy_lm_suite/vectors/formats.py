@@ -354,8 +354,11 @@ def _is_number(text: str) -> bool:
 def _parse_numbers(path: Path, batch: List[Tuple[int, str]], dim: int) -> np.ndarray:
     """Parse the numbers of a batch of lines into [len(batch), dim] float32."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(" ".join(text for _, text in batch), dtype=np.float32, sep=" ")
+        warnings.simplefilter("ignore", DeprecationWarning)  # older numpy warns where newer raises
+        try:
+            values = np.fromstring(" ".join(text for _, text in batch), dtype=np.float32, sep=" ")
+        except ValueError:
+            values = np.empty(0, dtype=np.float32)
     if values.size == len(batch) * dim:
         return values.reshape(len(batch), dim)
     for line_no, text in batch:
