@@ -1,0 +1,292 @@
+"""GloVe training: weighted least squares with AdaGrad, Hogwild threads in compiled code.
+
+For every non-zero ``X[i, j]`` of the co-occurrence matrix the cost is
+``f(X_ij) * (w_i . c_j + b_i + b~_j - log X_ij)^2 / 2`` with
+``f(x) = min(1, (x / x_max)^alpha)``. Updates follow Stanford's ``glove.c``:
+AdaGrad with squared-gradient accumulators starting at 1, parameters
+initialised uniformly in ``(-0.5, 0.5) / dim``. The non-zeros are visited in
+a new seeded random order each epoch; ``threads`` workers each take a
+contiguous share of that order and update the shared parameters without locks
+(Hogwild). With one thread a run is exactly reproducible, and a run resumed
+from a checkpoint equals an uninterrupted one.
+"""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Union
+
+import numba
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
+
+from ...errors import UserError
+
+_BLOCK = 1 << 16
+
+
+@dataclass
+class GloVeSettings:
+    """Training hyper-parameters (Stanford's defaults except ``dim``/``epochs``)."""
+
+    dim: int = 100
+    epochs: int = 15
+    x_max: float = 100.0
+    alpha: float = 0.75
+    eta: float = 0.05
+    threads: int = 2
+    seed: int = 0
+    sum_context: bool = True  # output word + context vectors (Stanford's -model 2)
+
+    def validate(self) -> None:
+        for name in ("dim", "epochs", "threads"):
+            if getattr(self, name) < 1:
+                raise UserError(f"GloVe setting {name} must be at least 1, got {getattr(self, name)}")
+        for name in ("x_max", "eta"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"GloVe setting {name} must be positive, got {getattr(self, name)}")
+
+
+class GloVeModel:
+    """Word and context parameters with their AdaGrad accumulators.
+
+    ``word[i, 0]`` is word ``i``'s vector with its bias in the last column
+    (dim + 1 values), ``word[i, 1]`` its squared-gradient sums; ``context``
+    likewise. Both (V, 2, dim + 1) float64: a row's parameters and
+    accumulators sit next to each other in memory, which the update loop
+    (random rows) needs for speed.
+    """
+
+    def __init__(self, word: np.ndarray, context: np.ndarray) -> None:
+        self.word, self.context = word, context
+
+    @classmethod
+    def initialize(cls, vocab_size: int, dim: int, *, seed: int) -> "GloVeModel":
+        rng = np.random.default_rng(seed)
+        word = np.ones((vocab_size, 2, dim + 1), dtype=np.float64)
+        context = np.ones((vocab_size, 2, dim + 1), dtype=np.float64)
+        word[:, 0] = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
+        context[:, 0] = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
+        return cls(word, context)
+
+    @property
+    def dim(self) -> int:
+        return self.word.shape[2] - 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.word.shape[0]
+
+    def vectors(self, *, sum_context: bool = True) -> np.ndarray:
+        """(V, dim) float32 word vectors (plus context vectors when ``sum_context``)."""
+        out = self.word[:, 0, :-1] + self.context[:, 0, :-1] if sum_context else self.word[:, 0, :-1]
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def to_disk(self, path: Union[str, Path]) -> None:
+        """safetensors with ``W``, ``C`` (V, dim + 1) and their accumulators ``GW``, ``GC``."""
+        arrays = {
+            "W": self.word[:, 0], "GW": self.word[:, 1], "C": self.context[:, 0], "GC": self.context[:, 1],
+        }
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+
+    @classmethod
+    def from_disk(cls, path: Union[str, Path]) -> "GloVeModel":
+        arrays = load_file(str(path))
+        return cls(np.stack([arrays["W"], arrays["GW"]], axis=1), np.stack([arrays["C"], arrays["GC"]], axis=1))
+
+
+@numba.njit(nogil=True, cache=True)
+def _splitmix64(state):
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(nogil=True, cache=True)
+def _below(state, n):
+    """A uniform integer in ``[0, n)`` for n < 2**32 (multiply-shift on the high 32 bits)."""
+    return np.int64(((_splitmix64(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@numba.njit(nogil=True, cache=True)
+def shuffle_into(seed, rows, cols, fx, logx, out_rows, out_cols, out_fx, out_logx, buckets):
+    """Write a uniformly random permutation of the four arrays into the ``out_*`` arrays.
+
+    Each element goes to one of ``2**12`` buckets drawn uniformly (a stable,
+    near-sequential scatter), then every bucket is Fisher-Yates shuffled in
+    cache; the result is a uniform permutation. ``buckets`` (n,) uint16 scratch.
+    """
+    n = rows.shape[0]
+    n_buckets = 4096
+    state = np.zeros(1, dtype=np.uint64)
+    state[0] = np.uint64(seed)
+    offsets = np.zeros(n_buckets + 1, dtype=np.int64)
+    for k in range(n):
+        bucket = _below(state, n_buckets)
+        buckets[k] = bucket
+        offsets[bucket + 1] += 1
+    for b in range(n_buckets):
+        offsets[b + 1] += offsets[b]
+    fill = offsets[:-1].copy()
+    for k in range(n):
+        dest = fill[buckets[k]]
+        fill[buckets[k]] += 1
+        out_rows[dest] = rows[k]
+        out_cols[dest] = cols[k]
+        out_fx[dest] = fx[k]
+        out_logx[dest] = logx[k]
+    for b in range(n_buckets):
+        lo = offsets[b]
+        for k in range(offsets[b + 1] - 1, lo, -1):
+            other = lo + _below(state, k - lo + 1)
+            out_rows[k], out_rows[other] = out_rows[other], out_rows[k]
+            out_cols[k], out_cols[other] = out_cols[other], out_cols[k]
+            out_fx[k], out_fx[other] = out_fx[other], out_fx[k]
+            out_logx[k], out_logx[other] = out_logx[other], out_logx[k]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _train_span(start, end, rows, cols, fx, logx, word, context, eta, scratch):
+    """One AdaGrad step for each non-zero in ``[start, end)``; returns the summed cost.
+
+    ``scratch`` is (2, dim) float64 private to the calling thread. The update is
+    split into short loops so that the compiler vectorises them (the numpy
+    error model drops the zero-division check that would prevent it).
+    """
+    dim = word.shape[2] - 1
+    t1 = scratch[0]
+    t2 = scratch[1]
+    cost = 0.0
+    for e in range(start, end):
+        w = word[rows[e], 0]
+        gw = word[rows[e], 1]
+        c = context[cols[e], 0]
+        gc = context[cols[e], 1]
+        diff = 0.0
+        for b in range(dim):
+            diff += w[b] * c[b]
+        diff += w[dim] + c[dim] - logx[e]
+        fdiff = fx[e] * diff
+        cost += 0.5 * fdiff * diff
+        fdiff *= eta
+        for b in range(dim):
+            t1[b] = fdiff * c[b]
+            t2[b] = fdiff * w[b]
+        for b in range(dim):
+            w[b] -= t1[b] / np.sqrt(gw[b])
+            gw[b] += t1[b] * t1[b]
+        for b in range(dim):
+            c[b] -= t2[b] / np.sqrt(gc[b])
+            gc[b] += t2[b] * t2[b]
+        w[dim] -= fdiff / np.sqrt(gw[dim])
+        c[dim] -= fdiff / np.sqrt(gc[dim])
+        fdiff *= fdiff
+        gw[dim] += fdiff
+        gc[dim] += fdiff
+    return cost
+
+
+class _Shuffler:
+    """The non-zeros (sorted, as counted) and a buffer for each epoch's shuffled copy."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, *, x_max: float, alpha: float) -> None:
+        vals = np.asarray(vals, dtype=np.float64)
+        self.rows = np.ascontiguousarray(rows, dtype=np.int32)
+        self.cols = np.ascontiguousarray(cols, dtype=np.int32)
+        self.fx = np.minimum(1.0, (vals / x_max) ** alpha)
+        self.logx = np.log(vals)
+        n = self.rows.shape[0]
+        self.out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.float64))
+        self.buckets = np.empty(n, dtype=np.uint16)
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def shuffled(self, seed: int):
+        shuffle_into(seed, self.rows, self.cols, self.fx, self.logx, *self.out, self.buckets)
+        return self.out
+
+
+def train_epoch(
+    model: GloVeModel,
+    data: _Shuffler,
+    *,
+    epoch: int,
+    settings: GloVeSettings,
+    bar: Optional[tqdm] = None,
+) -> float:
+    """One pass over the non-zeros in the order seeded by ``(seed, epoch)``; returns the mean cost."""
+    n = len(data)
+    rows, cols, fx, logx = data.shuffled(_epoch_seed(settings.seed, epoch))
+    bounds = np.linspace(0, n, settings.threads + 1).astype(np.int64)
+    lock = threading.Lock()
+
+    def work(t: int) -> float:
+        scratch = np.empty((2, model.dim), dtype=np.float64)
+        cost = 0.0
+        for start in range(int(bounds[t]), int(bounds[t + 1]), _BLOCK):
+            end = min(start + _BLOCK, int(bounds[t + 1]))
+            cost += _train_span(start, end, rows, cols, fx, logx, model.word, model.context, settings.eta, scratch)
+            if bar is not None:
+                with lock:
+                    bar.update(end - start)
+        return cost
+
+    if settings.threads == 1:
+        total = work(0)
+    else:
+        with ThreadPoolExecutor(max_workers=settings.threads) as pool:
+            total = sum(pool.map(work, range(settings.threads)))
+    return total / max(n, 1)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**32)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    cost: float
+    seconds: float
+
+
+def train_glove(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    vocab_size: int,
+    *,
+    settings: GloVeSettings,
+    model: Optional[GloVeModel] = None,
+    start_epoch: int = 0,
+    on_epoch_end: Optional[Callable[[GloVeModel, EpochRecord], None]] = None,
+    progress: bool = True,
+) -> GloVeModel:
+    """Train (or continue training ``model`` from ``start_epoch``) up to ``settings.epochs``.
+
+    ``on_epoch_end`` is called after each epoch (e.g. to log and checkpoint).
+    """
+    settings.validate()
+    if rows.shape[0] == 0:
+        raise UserError("the co-occurrence matrix is empty: nothing to train on")
+    if model is None:
+        model = GloVeModel.initialize(vocab_size, settings.dim, seed=settings.seed)
+    data = _Shuffler(rows, cols, vals, x_max=settings.x_max, alpha=settings.alpha)
+    n = len(data)
+    remaining = settings.epochs - start_epoch
+    with tqdm(total=n * max(remaining, 0), unit="pair", unit_scale=True, desc="GloVe", disable=not progress) as bar:
+        for epoch in range(start_epoch, settings.epochs):
+            started = time.perf_counter()
+            cost = train_epoch(model, data, epoch=epoch, settings=settings, bar=bar)
+            record = EpochRecord(epoch=epoch + 1, cost=cost, seconds=time.perf_counter() - started)
+            bar.set_postfix(epoch=record.epoch, cost=f"{cost:.4f}")
+            if on_epoch_end is not None:
+                on_epoch_end(model, record)
+    return model
