@@ -302,12 +302,14 @@ def read_text(path: PathLike, *, header: bool, truncate: int = 0, errors: str = 
                 continue
             if expected is not None and len(words) == expected:
                 raise InputFormatError(path, f"expected {expected} vectors as the header says, found more", line=line_no)
-            fields = line.split(" ")
             if dim is None:
-                dim = len(fields) - 1
+                dim = line.count(" ")
                 if dim < 1:
                     raise InputFormatError(path, "expected a word followed by numbers", line=line_no, found=line)
-            word = _word_of(path, line_no, line, fields, dim)
+            if line.count(" ") == dim and not line.startswith(" "):
+                word = line[: line.index(" ")]  # the common case, without splitting every number
+            else:
+                word = _word_of(path, line_no, line, line.split(" "), dim)
             words.append(word)
             batch.append((line_no, line[len(word) + 1 :]))
             if len(batch) >= _BATCH_LINES:
