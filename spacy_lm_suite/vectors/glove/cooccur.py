@@ -82,7 +82,8 @@ class CooccurrenceStats:
     buffer_events: int
     seconds: float
     pairs_per_second: float
-    peak_rss_bytes: int  # peak resident memory of the process while counting
+    peak_rss_bytes: int  # peak resident memory of the whole process while counting
+    baseline_rss_bytes: int  # resident memory of the process when counting started
 
 
 @dataclass
@@ -477,18 +478,24 @@ class _PeakRSS:
             Path("/proc/self/clear_refs").write_text("5")
         except OSError:
             pass
+        self.baseline = self._read("VmRSS:")
         self.peak = 0
         return self
 
     def __exit__(self, *exc) -> None:
+        self.peak = self._read("VmHWM:")
+
+    @staticmethod
+    def _read(field: str) -> int:
         try:
             for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak = int(line.split()[1]) * 1024
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
         except OSError:
-            import resource
+            pass
+        import resource
 
-            self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class _Accumulator:
@@ -591,7 +598,10 @@ def count_cooccurrences(
     if max_product is None:
         max_product = max_product_for_budget(V, dense_cells)
     if max_pairs_in_memory is None:
-        max_pairs_in_memory = int(memory_limit - 8 * int(dense_row_lengths(V, max_product).sum())) // 16
+        budget = int(memory_limit - 8 * int(dense_row_lengths(V, max_product).sum())) // 16
+        # never more events than the corpus can produce (a token is at least one byte and a space)
+        most = 2 * window * (Path(corpus_path).stat().st_size // 2 + 1)
+        max_pairs_in_memory = min(budget, most)
     max_pairs_in_memory = max(int(max_pairs_in_memory), 2 * window + 2)
 
     with _PeakRSS() as peak:
@@ -636,5 +646,6 @@ def count_cooccurrences(
         seconds=seconds,
         pairs_per_second=n_pairs / seconds if seconds > 0 else 0.0,
         peak_rss_bytes=int(peak.peak),
+        baseline_rss_bytes=int(peak.baseline),
     )
     return Cooccurrence(rows, cols, vals, vocab, stats)

@@ -11,13 +11,12 @@ contiguous share of that order and update the shared parameters without locks
 from a checkpoint equals an uninterrupted one.
 """
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import Callable, Optional, Union
 
 import numba
 import numpy as np
@@ -31,8 +30,17 @@ _BLOCK = 1 << 16
 
 @dataclass
 class GloVeSettings:
-    """Training hyper-parameters (Stanford's defaults except ``dim``/``epochs``)."""
+    """Counting and training settings (Stanford's defaults except ``dim``, ``epochs``, ``window``)."""
 
+    # co-occurrence counting
+    min_count: int = 5
+    max_vocab: Optional[int] = None
+    window: int = 10
+    symmetric: bool = True
+    distance_weighting: bool = True
+    memory_limit_gb: float = 2.0
+    max_pairs_in_memory: Optional[int] = None  # events buffered before a shard is spilled to disk
+    # training
     dim: int = 100
     epochs: int = 15
     x_max: float = 100.0
@@ -43,12 +51,14 @@ class GloVeSettings:
     sum_context: bool = True  # output word + context vectors (Stanford's -model 2)
 
     def validate(self) -> None:
-        for name in ("dim", "epochs", "threads"):
+        for name in ("min_count", "window", "dim", "epochs", "threads"):
             if getattr(self, name) < 1:
                 raise UserError(f"GloVe setting {name} must be at least 1, got {getattr(self, name)}")
-        for name in ("x_max", "eta"):
+        for name in ("x_max", "eta", "memory_limit_gb"):
             if not getattr(self, name) > 0:
                 raise UserError(f"GloVe setting {name} must be positive, got {getattr(self, name)}")
+        if self.max_vocab is not None and self.max_vocab < 1:
+            raise UserError(f"max_vocab must be at least 1, got {self.max_vocab}")
 
 
 class GloVeModel:
@@ -192,7 +202,7 @@ def _train_span(start, end, rows, cols, fx, logx, word, context, eta, scratch):
     return cost
 
 
-class _Shuffler:
+class TrainingData:
     """The non-zeros (sorted, as counted) and a buffer for each epoch's shuffled copy."""
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, *, x_max: float, alpha: float) -> None:
@@ -215,7 +225,7 @@ class _Shuffler:
 
 def train_epoch(
     model: GloVeModel,
-    data: _Shuffler,
+    data: TrainingData,
     *,
     epoch: int,
     settings: GloVeSettings,
@@ -252,37 +262,36 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 @dataclass
 class EpochRecord:
-    epoch: int
-    cost: float
+    epoch: int  # 1-based
+    cost: float  # mean weighted squared error per non-zero (as Stanford prints it)
     seconds: float
 
 
-def train_glove(
+def train_model(
     rows: np.ndarray,
     cols: np.ndarray,
     vals: np.ndarray,
-    vocab_size: int,
     *,
     settings: GloVeSettings,
-    model: Optional[GloVeModel] = None,
+    model: GloVeModel,
     start_epoch: int = 0,
+    stop_epoch: Optional[int] = None,
     on_epoch_end: Optional[Callable[[GloVeModel, EpochRecord], None]] = None,
     progress: bool = True,
 ) -> GloVeModel:
-    """Train (or continue training ``model`` from ``start_epoch``) up to ``settings.epochs``.
+    """Train ``model`` on the non-zeros from epoch ``start_epoch`` up to ``stop_epoch`` (default: all).
 
     ``on_epoch_end`` is called after each epoch (e.g. to log and checkpoint).
     """
     settings.validate()
     if rows.shape[0] == 0:
         raise UserError("the co-occurrence matrix is empty: nothing to train on")
-    if model is None:
-        model = GloVeModel.initialize(vocab_size, settings.dim, seed=settings.seed)
-    data = _Shuffler(rows, cols, vals, x_max=settings.x_max, alpha=settings.alpha)
+    stop_epoch = settings.epochs if stop_epoch is None else min(stop_epoch, settings.epochs)
+    data = TrainingData(rows, cols, vals, x_max=settings.x_max, alpha=settings.alpha)
     n = len(data)
-    remaining = settings.epochs - start_epoch
-    with tqdm(total=n * max(remaining, 0), unit="pair", unit_scale=True, desc="GloVe", disable=not progress) as bar:
-        for epoch in range(start_epoch, settings.epochs):
+    with tqdm(total=n * max(stop_epoch - start_epoch, 0), unit="pair", unit_scale=True, desc="GloVe",
+              disable=not progress) as bar:
+        for epoch in range(start_epoch, stop_epoch):
             started = time.perf_counter()
             cost = train_epoch(model, data, epoch=epoch, settings=settings, bar=bar)
             record = EpochRecord(epoch=epoch + 1, cost=cost, seconds=time.perf_counter() - started)

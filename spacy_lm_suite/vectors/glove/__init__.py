@@ -1,0 +1,163 @@
+"""GloVe, ours: co-occurrence counting (:mod:`.cooccur`) and AdaGrad training (:mod:`.train`).
+
+:func:`train_glove` goes from raw texts to a run folder (see
+:mod:`spacy_lm_suite.vectors.training_run`): corpus file, vocabulary,
+co-occurrences (kept in ``checkpoint/cooccurrence/`` while the run is
+unfinished), epochs with a ``checkpoint/weights.safetensors`` + ``state.json``
+after each, then the vector exports. ``resume=True`` continues from the last
+checkpoint; with one thread the result equals an uninterrupted run exactly.
+"""
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+from ...errors import UserError
+from ..corpus import CorpusFile, prepare_corpus
+from ..normalizers import DEFAULT_FALLBACK, validate_fallback
+from ..training_run import RunDirectory, remove_failed_run
+from .cooccur import Cooccurrence, Vocabulary, build_vocabulary, count_cooccurrences
+from .train import EpochRecord, GloVeModel, GloVeSettings, train_model
+
+__all__ = ["GloVeSettings", "GloVeModel", "Cooccurrence", "Vocabulary", "train_glove", "count_corpus"]
+
+PathLike = Union[str, Path]
+TRAINER = "glove"
+WEIGHTS_FILE = "weights.safetensors"
+COOCCURRENCE_DIR = "cooccurrence"
+
+
+def count_corpus(corpus_path: PathLike, settings: GloVeSettings, *, tmp_dir: Optional[PathLike] = None,
+                 progress: bool = True) -> Cooccurrence:
+    """Vocabulary and co-occurrences of a corpus file, with clear errors for unusable input."""
+    vocab, n_tokens = build_vocabulary(corpus_path, min_count=settings.min_count, max_vocab=settings.max_vocab)
+    cooc = count_cooccurrences(
+        corpus_path, vocab, window=settings.window, symmetric=settings.symmetric,
+        distance_weighting=settings.distance_weighting, memory_limit=settings.memory_limit_gb * 2**30,
+        max_pairs_in_memory=settings.max_pairs_in_memory, tmp_dir=tmp_dir, progress=progress,
+    )
+    if cooc.nnz == 0:
+        raise UserError(
+            f"{corpus_path}: no two in-vocabulary words occur within {settings.window} tokens of each other "
+            f"on a line ({n_tokens} tokens, {len(vocab)} words with count >= {settings.min_count})"
+        )
+    return cooc
+
+
+class GloVeResult:
+    def __init__(self, output_dir: Path, model: GloVeModel, vocab: Vocabulary, epochs: List[Dict],
+                 cooccurrence: Optional[Dict]) -> None:
+        self.output_dir, self.model, self.vocab, self.epochs, self.cooccurrence = (
+            output_dir, model, vocab, epochs, cooccurrence)
+
+
+def train_glove(
+    source,
+    output_dir: PathLike,
+    *,
+    settings: Optional[GloVeSettings] = None,
+    fallback: Sequence[str] = DEFAULT_FALLBACK,
+    tokenizer: str = "en",
+    pretokenized: bool = False,
+    fmt: str = "auto",
+    encoding: str = "utf-8",
+    limit: Optional[int] = None,
+    lang: str = "en",
+    resume: bool = False,
+    overwrite: bool = False,
+    stop_after: Optional[int] = None,
+    keep_checkpoint: bool = False,
+    corpus_file: Optional[PathLike] = None,
+    tmp_dir: Optional[PathLike] = None,
+    progress: bool = True,
+) -> GloVeResult:
+    """Train GloVe vectors on raw texts and write a run folder.
+
+    source: files/folders/globs read by :func:`~spacy_lm_suite.data.rawtext.iter_texts`
+        (not read when resuming: the run's saved co-occurrences are used).
+    fallback: the table's normaliser chain; its last step normalises training tokens.
+    stop_after: train at most this many epochs in this call (the run stays resumable).
+    keep_checkpoint: keep ``checkpoint/`` (co-occurrences, weights with AdaGrad state) when done.
+    corpus_file: an already tokenised and normalised corpus file to use instead of ``source``.
+    """
+    run = RunDirectory(output_dir)
+    if resume:
+        config = run.require_existing(TRAINER)
+        settings = GloVeSettings(**config["settings"])
+        state = run.state
+        if state["complete"]:
+            raise UserError(f"{run.path}: this run is complete; nothing to resume")
+        cooc = Cooccurrence.from_disk(run.checkpoint / COOCCURRENCE_DIR)
+        model = GloVeModel.from_disk(run.checkpoint / WEIGHTS_FILE)
+        run.truncate_log(state["epochs_done"])
+        return _train(run, cooc, model, settings, config, state, stop_after=stop_after,
+                      keep_checkpoint=keep_checkpoint, progress=progress)
+    settings = settings or GloVeSettings()
+    settings.validate()
+    fallback = validate_fallback(fallback)
+    with tempfile.TemporaryDirectory(prefix="train-vectors-", dir=tmp_dir) as tmp:
+        if corpus_file is not None:
+            from ..word2vec import _existing_corpus
+
+            corpus: CorpusFile = _existing_corpus(corpus_file)
+        else:
+            corpus = prepare_corpus(
+                source, Path(tmp) / "corpus.txt", fmt=fmt, encoding=encoding, limit=limit,
+                tokenizer=tokenizer, pretokenized=pretokenized, fallback=fallback, progress=progress,
+            )
+        cooc = count_corpus(corpus.path, settings, tmp_dir=tmp, progress=progress)
+    created = not run.path.exists()
+    run.create(overwrite=overwrite)
+    try:
+        config = {
+            "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
+            "pretokenized": pretokenized, "lang": lang, "corpus": corpus.to_dict(),
+            "cooccurrence": asdict(cooc.stats), "loss": "mean weighted squared error per non-zero",
+        }
+        run.save_config(config)
+        cooc.to_disk(run.checkpoint / COOCCURRENCE_DIR)
+        model = GloVeModel.initialize(len(cooc.vocab), settings.dim, seed=settings.seed)
+        state = {"epochs_done": 0, "vocab_size": len(cooc.vocab), "nnz": cooc.nnz, "complete": False}
+        model.to_disk(run.checkpoint / WEIGHTS_FILE)
+        run.save_state(state)
+        return _train(run, cooc, model, settings, config, state, stop_after=stop_after,
+                      keep_checkpoint=keep_checkpoint, progress=progress)
+    except BaseException:
+        remove_failed_run(run.path, created)
+        raise
+
+
+def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: GloVeSettings, config: Dict,
+           state: Dict, *, stop_after: Optional[int], keep_checkpoint: bool, progress: bool) -> GloVeResult:
+    records: List[Dict] = []
+    title = f"GloVe {settings.dim}d, window {settings.window}, x_max {settings.x_max:g}"
+
+    def on_epoch_end(model: GloVeModel, record: EpochRecord) -> None:
+        model.to_disk(run.checkpoint / WEIGHTS_FILE)
+        state["epochs_done"] = record.epoch
+        entry = {"epoch": record.epoch, "loss": record.cost, "seconds": record.seconds,
+                 "pairs_per_second": cooc.nnz / record.seconds if record.seconds else 0.0,
+                 "loss_name": "cost per non-zero", "title": title}
+        run.log_epoch(entry)
+        run.save_state(state)
+        records.append(entry)
+
+    start = state["epochs_done"]
+    stop = None if stop_after is None else start + stop_after
+    try:
+        train_model(cooc.rows, cooc.cols, cooc.vals, settings=settings, model=model, start_epoch=start,
+                    stop_epoch=stop, on_epoch_end=on_epoch_end, progress=progress)
+    finally:
+        run.plot()
+    if state["epochs_done"] == settings.epochs:
+        run.export_vectors(cooc.vocab.words, model.vectors(sum_context=settings.sum_context),
+                           fallback=config["fallback"], name=f"glove-{settings.dim}d", lang=config["lang"])
+        run.save_state({**state, "complete": True})
+        if not keep_checkpoint:
+            (run.checkpoint / WEIGHTS_FILE).unlink(missing_ok=True)
+            import shutil
+
+            shutil.rmtree(run.checkpoint / COOCCURRENCE_DIR, ignore_errors=True)
+    stats = asdict(cooc.stats) if cooc.stats is not None else None
+    return GloVeResult(run.path, model, cooc.vocab, records, stats)
