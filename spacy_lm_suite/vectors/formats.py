@@ -74,7 +74,7 @@ def check_arrays(words: List[str], data: np.ndarray, *, source: PathLike) -> Tup
         raise InputFormatError(source, "expected vectors of width >= 1", found=f"shape {data.shape}")
     bad_word = next((i for i, word in enumerate(words) if not isinstance(word, str) or not word), None)
     if bad_word is not None:
-        raise InputFormatError(source, f"expected a non-empty string as word of row {bad_word}", found=repr(words[bad_word]))
+        raise InputFormatError(source, f"expected a non-empty string as word of row {bad_word}", found=str(words[bad_word]))
     if data.dtype != np.float32:
         data = data.astype(np.float32)
     finite = np.isfinite(data).all(axis=1)
@@ -172,8 +172,19 @@ def detect_format(path: PathLike) -> str:
         path,
         "unrecognised vectors file: expected word2vec (.bin/.txt), fastText .vec, GloVe text, "
         "gensim KeyedVectors, .npy + vocabulary or a saved table",
-        found=repr(head[:40]),
+        found=_shown(head[:24]),
     )
+
+
+def _shown(raw: bytes) -> str:
+    """Bytes for an error message: the text if it is UTF-8 without control bytes, else hex."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.isprintable():
+        return text
+    return f"bytes {raw[:16].hex(' ')}"
 
 
 def _is_vector_line(raw: bytes, dim: Optional[int]) -> bool:
@@ -291,7 +302,7 @@ def read_text(path: PathLike, *, header: bool, truncate: int = 0, errors: str = 
                         path,
                         f"expected UTF-8 text ({err.reason} at byte {err.start}); use errors='skip' or 'replace' to go on",
                         line=line_no,
-                        found=repr(raw[:60]),
+                        found=_shown(raw[:60]),
                     ) from None
                 n_bad_utf8 += 1
                 if errors == "skip":
@@ -418,7 +429,7 @@ def read_word2vec_bin(path: PathLike, *, truncate: int = 0, errors: str = "stric
             data[i] = np.frombuffer(buffer, dtype="<f4", count=dim, offset=pos)
             pos += width
             if not raw or b"\x00" in raw or len(raw) > 10_000:
-                raise InputFormatError(path, f"expected a word before vector {i + 1}; not word2vec binary (or a wrong header)", found=repr(raw[:40]))
+                raise InputFormatError(path, f"expected a word before vector {i + 1}; not word2vec binary (or a wrong header)", found=_shown(raw[:40]))
             try:
                 words.append(raw.decode("utf-8"))
             except UnicodeDecodeError as err:
@@ -426,7 +437,7 @@ def read_word2vec_bin(path: PathLike, *, truncate: int = 0, errors: str = "stric
                     raise InputFormatError(
                         path,
                         f"expected a UTF-8 word in entry {i + 1} ({err.reason}); use errors='skip' or 'replace' to go on",
-                        found=repr(raw[:40]),
+                        found=_shown(raw[:40]),
                     ) from None
                 n_bad_utf8 += 1
                 words.append(raw.decode("utf-8", "replace") if errors == "replace" else "")
@@ -511,7 +522,7 @@ def read_vocabulary(path: PathLike) -> List[str]:
             try:
                 word = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise InputFormatError(path, f"expected UTF-8 text ({err.reason})", line=line_no, found=repr(raw[:60])) from None
+                raise InputFormatError(path, f"expected UTF-8 text ({err.reason})", line=line_no, found=_shown(raw[:60])) from None
             if not word:
                 raise InputFormatError(path, "expected one word per line, found an empty line", line=line_no)
             words.append(word)
