@@ -15,7 +15,6 @@ from spacy_lm_suite.errors import InputFormatError, UserError
 from spacy_lm_suite.vectors.formats import VectorsWarning, write_word2vec
 from spacy_lm_suite.vectors.loading import (
     atomic_directory,
-    install_vectors,
     load_vectors,
     save_vectors_pipeline,
 )
