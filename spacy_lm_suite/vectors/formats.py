@@ -49,6 +49,7 @@ _PROGRESS_MIN_BYTES = 16 << 20
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 _NPY_MAGIC = b"\x93NUMPY"
+_BOM = b"\xef\xbb\xbf"
 
 
 class VectorsWarning(UserWarning):
@@ -160,7 +161,7 @@ def detect_format(path: PathLike) -> str:
         return "gensim"
     if head[:4] == _FASTTEXT_MAGIC:
         raise InputFormatError(path, "this is a fastText model .bin; load its .vec text file (or the model with gensim and save its KeyedVectors)")
-    first, _, rest = head.partition(b"\n")
+    first, _, rest = head[len(_BOM) :].partition(b"\n") if head.startswith(_BOM) else head.partition(b"\n")
     match = _HEADER.match(first)
     if match:
         dim = int(match.group(2))
@@ -289,6 +290,8 @@ def read_text(path: PathLike, *, header: bool, truncate: int = 0, errors: str = 
         for line_no, raw in enumerate(file_, start=1):
             bar.update(len(raw))
             last_line = line_no
+            if line_no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
             if header and line_no == 1:
                 expected, dim = _parse_header(path, raw)
                 continue
@@ -519,6 +522,8 @@ def read_vocabulary(path: PathLike) -> List[str]:
     words: List[str] = []
     with path.open("rb") as file_:
         for line_no, raw in enumerate(file_, start=1):
+            if line_no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
             try:
                 word = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:

@@ -84,6 +84,13 @@ def test_crlf_trailing_space_and_blank_lines(tmp_path):
     assert words == ["a", "b"] and matrix.tolist() == [[1, 2], [3, 4]]
 
 
+def test_utf8_byte_order_mark_is_dropped(tmp_path):
+    (tmp_path / "g.txt").write_bytes(b"\xef\xbb\xbfa 1 2\nb 3 4\n")
+    (tmp_path / "v.vec").write_bytes(b"\xef\xbb\xbf1 2\na 1 2\n")
+    assert read_vectors(tmp_path / "g.txt")[0] == ["a", "b"]
+    assert read_vectors(tmp_path / "v.vec")[0] == ["a"]
+
+
 def test_truncate_and_normalize(tmp_path):
     write_word2vec(tmp_path / "v.bin", WORDS, data(), binary=True)
     write_word2vec(tmp_path / "v.txt", WORDS, data())
