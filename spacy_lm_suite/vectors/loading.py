@@ -26,6 +26,7 @@ Two routes into a training config:
 import os
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Union
@@ -37,7 +38,7 @@ from spacy.util import load_config, registry
 from spacy.vectors import Vectors
 
 from ..errors import InputFormatError, UserError
-from .formats import detect_format, l2_normalize, read_vectors
+from .formats import VectorsWarning, detect_format, l2_normalize, read_vectors
 from .normalizers import DEFAULT_FALLBACK, validate_fallback
 from .table import LMVectors
 
@@ -160,7 +161,7 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
 
 @registry.callbacks("spacy-lm-suite.load_vectors.v1")
 def create_load_vectors_callback(
-    path: str,
+    path: Optional[str],
     format: str = "auto",
     truncate: int = 0,
     normalize: bool = False,
@@ -170,11 +171,16 @@ def create_load_vectors_callback(
     prune: int = 0,
 ) -> Callable[[Language], Language]:
     """``[initialize.before_init]``: load vectors into ``nlp`` as an
-    :class:`LMVectors` table (see :func:`load_vectors` for the settings)."""
+    :class:`LMVectors` table (see :func:`load_vectors` for the settings).
+    ``path = null`` (e.g. an unset ``${paths.vectors}``) loads nothing, with a
+    warning, as spaCy's ``[initialize] vectors = null`` does."""
     if fallback is not None:
         validate_fallback(fallback)
 
     def load_into(nlp: Language) -> Language:
+        if path is None:
+            warnings.warn("spacy-lm-suite.load_vectors.v1: path is null, no vectors loaded", VectorsWarning)
+            return nlp
         table = load_vectors(
             path, format=format, truncate=truncate, normalize=normalize,
             fallback=fallback, name=name, errors=errors, prune=prune,

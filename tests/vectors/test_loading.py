@@ -102,6 +102,13 @@ def test_callback_in_config_before_init(glove):
     np.testing.assert_allclose(nlp("Paris")[0].vector, data()[1])
 
 
+def test_callback_with_null_path_loads_nothing():
+    nlp = spacy.blank("en", config={"initialize": {"before_init": {"@callbacks": "spacy-lm-suite.load_vectors.v1", "path": None}}})
+    with pytest.warns(VectorsWarning, match="path is null"):
+        nlp.initialize()
+    assert nlp.vocab.vectors.shape[0] == 0
+
+
 def test_initialize_vectors_path_with_our_class(glove, tmp_path):
     """`[initialize] vectors = "path"` loads a saved table into a config that selects our class."""
     save_vectors_pipeline(load_vectors(glove, fallback=["exact", "lower"]), tmp_path / "vp")
