@@ -282,7 +282,7 @@ def max_product_for_budget(vocab_size: int, n_entries: int) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
-def _count_kernel(ids, start, window, symmetric, row_len, row_off, dense, buf, fill, hist, state):
+def _count_kernel(ids, start, window, symmetric, distance_weighting, row_len, row_off, dense, buf, fill, hist, state):
     """Add the windows of ``ids[start:]`` until done or the buffer is nearly full.
 
     ``hist`` (window,) int64 holds the last in-vocabulary ids of the current
@@ -310,15 +310,16 @@ def _count_kernel(ids, start, window, symmetric, row_len, row_off, dense, buf, f
         for k in range(j - 1, lo - 1, -1):
             w1 = hist[k % window]
             d = j - k
+            weight = 1.0 / d if distance_weighting else 1.0
             if w2 < row_len[w1]:
-                dense[row_off[w1] + w2] += 1.0 / d
+                dense[row_off[w1] + w2] += weight
             else:
                 buf[fill] = (w1 * V + w2) * window + (d - 1)
                 fill += 1
             n_pairs += 1
             if symmetric:
                 if w1 < row_len[w2]:
-                    dense[row_off[w2] + w1] += 1.0 / d
+                    dense[row_off[w2] + w1] += weight
                 else:
                     buf[fill] = (w2 * V + w1) * window + (d - 1)
                     fill += 1
@@ -522,7 +523,7 @@ class _Accumulator:
         pos = 0
         while pos < ids.shape[0]:
             pos, self.fill = _count_kernel(
-                ids, pos, self.window, self.symmetric, self.row_len, self.row_off,
+                ids, pos, self.window, self.symmetric, self.distance_weighting, self.row_len, self.row_off,
                 self.dense, self.buf, self.fill, self.hist, self.state,
             )
             if pos < ids.shape[0]:
@@ -547,8 +548,9 @@ class _Accumulator:
             key_lists = numba.typed.List([keys])
             val_lists = numba.typed.List([vals])
             for key_path, val_path in self.shards:
-                key_lists.append(np.load(key_path, mmap_mode="r").view(np.ndarray))
-                val_lists.append(np.load(val_path, mmap_mode="r").view(np.ndarray))
+                # copy-on-write maps: paged in as the merge reads them, never written back
+                key_lists.append(np.load(key_path, mmap_mode="c").view(np.ndarray))
+                val_lists.append(np.load(val_path, mmap_mode="c").view(np.ndarray))
             n = _merge(key_lists, val_lists, _EMPTY_I64, _EMPTY_F64, False)
             keys, vals = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.float64)
             _merge(key_lists, val_lists, keys, vals, True)

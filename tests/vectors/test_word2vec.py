@@ -1,0 +1,150 @@
+"""Word2Vec through gensim: correct loss, exact resume, extend, outputs, bad input."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import spacy
+
+from spacy_lm_suite.errors import UserError
+from spacy_lm_suite.vectors.table import LMVectors
+from spacy_lm_suite.vectors.word2vec import (
+    ObjectiveSample,
+    Word2VecSettings,
+    epoch_alphas,
+    train_word2vec,
+)
+
+
+def word(topic, i):
+    """Letters only: the default fallback's last step (shape) would merge words with digits."""
+    return f"t{'abcd'[topic]}w{'abcdefghijklmnopqrst'[i]}"
+
+
+def topic_corpus(path, *, topics=range(3), n_lines=300, seed=0):
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_lines):
+        topic = rng.choice(list(topics))
+        words = [word(topic, i) for i in range(20)]
+        lines.append(" ".join(rng.choice(words) for _ in range(12)).capitalize())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def settings(**overrides):
+    base = dict(vector_size=16, window=3, min_count=1, epochs=4, workers=1, seed=3, loss_sample_size=1000)
+    return Word2VecSettings(**{**base, **overrides})
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return topic_corpus(tmp_path / "in.txt")
+
+
+@pytest.mark.parametrize("overrides", [{"architecture": "cbow"}, {"architecture": "skipgram", "hs": True},
+                                       {"architecture": "cbow", "hs": True, "negative": 0}])
+def test_loss_goes_down(corpus, tmp_path, overrides):
+    result = train_word2vec(corpus, tmp_path / "run", settings=settings(**overrides), progress=False)
+    losses = [e["loss"] for e in result.epochs]
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    if overrides.get("hs"):
+        assert all("loss_hs" in e for e in result.epochs)
+
+
+def test_outputs_and_normaliser(corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train_word2vec(corpus, out, settings=settings(), fallback=["exact", "lower"], progress=False)
+    for name in ("vectors", "pipeline", "vectors.txt", "vectors.bin", "metrics.jsonl", "metrics.csv", "curves.png",
+                 "checkpoint/word2vec.model"):
+        assert (out / name).exists(), name
+    state = json.loads((out / "state.json").read_text())
+    assert state["complete"] and state["epochs_done"] == 4
+    table = LMVectors().from_disk(out / "vectors")
+    assert all(word == word.lower() for word in table.words), "trained on lower-cased tokens"
+    expected = result.model.wv["tawb"]
+    np.testing.assert_array_equal(table["Tawb"], expected)
+    np.testing.assert_array_equal(spacy.load(out / "pipeline")("TAWB")[0].vector, expected)
+
+
+def test_resume_equals_uninterrupted(corpus, tmp_path):
+    whole = train_word2vec(corpus, tmp_path / "a", settings=settings(), progress=False)
+    part = train_word2vec(corpus, tmp_path / "b", settings=settings(), progress=False, stop_after=2)
+    assert not json.loads((tmp_path / "b" / "state.json").read_text())["complete"]
+    assert not (tmp_path / "b" / "vectors").exists()
+    rest = train_word2vec(corpus, tmp_path / "b", resume=True, progress=False)
+    assert [e["loss"] for e in part.epochs + rest.epochs] == [e["loss"] for e in whole.epochs]
+    assert np.array_equal(rest.model.wv.vectors, whole.model.wv.vectors)
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_learning_rate_schedule_is_gensims():
+    s = settings(alpha=0.05, min_alpha=0.001, epochs=5)
+    starts = [epoch_alphas(s, e)[0] for e in range(5)]
+    ends = [epoch_alphas(s, e)[1] for e in range(5)]
+    assert starts[0] == 0.05 and ends[-1] == pytest.approx(0.001)
+    assert starts[1:] == ends[:-1]
+    np.testing.assert_allclose(np.diff(starts), -(0.05 - 0.001) / 5)
+
+
+def test_extend_adds_words(corpus, tmp_path):
+    out = tmp_path / "run"
+    train_word2vec(corpus, out, settings=settings(), progress=False)
+    more = topic_corpus(tmp_path / "more.txt", topics=[3], n_lines=100)
+    result = train_word2vec(more, out, extend=True, progress=False)
+    assert [e["epoch"] for e in result.epochs] == [5, 6, 7, 8]
+    assert all(e["phase_kind"] == "extend" for e in result.epochs)
+    table = LMVectors().from_disk(out / "vectors")
+    assert word(3, 0) in table.words and word(0, 0) in table.words
+    state = json.loads((out / "state.json").read_text())
+    assert state["complete"] and state["new_words"] == 20
+
+
+def test_objective_matches_definition(corpus, tmp_path):
+    """The negative-sampling objective of one example, written out by hand."""
+    result = train_word2vec(corpus, tmp_path / "run", settings=settings(architecture="skipgram"), progress=False)
+    model = result.model
+    sample = ObjectiveSample.load(tmp_path / "run" / "checkpoint" / "loss_sample.npz")
+    one = ObjectiveSample("skipgram", sample.targets[:1], sample.inputs[:1], sample.negatives[:1])
+    h = model.wv.vectors[one.inputs[0, 0]].astype(np.float64)
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    expected = -np.log(sigmoid(h @ model.syn1neg[one.targets[0]]))
+    for negative in one.negatives[0]:
+        if negative != one.targets[0]:
+            expected -= np.log(sigmoid(-h @ model.syn1neg[negative]))
+    assert one.evaluate(model)["loss"] == pytest.approx(expected, rel=1e-10)
+    assert len(sample) > 700 and sample.negatives.shape[1] == 5
+
+
+def test_bad_input(corpus, tmp_path):
+    out = tmp_path / "out"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(UserError):
+        train_word2vec(empty, out, progress=False)
+    few = tmp_path / "few.txt"
+    few.write_text("a b c\nd e\n", encoding="utf-8")
+    with pytest.raises(UserError, match="min_count=5"):
+        train_word2vec(few, out, settings=settings(min_count=5), progress=False)
+    single = tmp_path / "single.txt"
+    single.write_text("a\na\nb\n", encoding="utf-8")
+    with pytest.raises(UserError, match="nothing to train on"):
+        train_word2vec(single, out, settings=settings(), progress=False)
+    with pytest.raises(UserError, match="no such file"):
+        train_word2vec(tmp_path / "missing.txt", out, progress=False)
+    with pytest.raises(UserError, match="architecture"):
+        train_word2vec(few, out, settings=settings(architecture="glove"), progress=False)
+    assert not out.exists()
+    train_word2vec(corpus, out, settings=settings(min_count=2), progress=False, stop_after=1)
+    with pytest.raises(UserError, match="not finished"):
+        train_word2vec(corpus, out, extend=True, progress=False)
+    with pytest.raises(UserError, match="input differs"):
+        train_word2vec(few, out, resume=True, progress=False)
+    train_word2vec(corpus, out, resume=True, progress=False)
+    with pytest.raises(UserError, match="complete"):
+        train_word2vec(corpus, out, resume=True, progress=False)
+    oov = tmp_path / "oov.txt"
+    oov.write_text("zz yy\n", encoding="utf-8")  # unknown words, each below min_count=2
+    with pytest.raises(UserError, match="nothing to train on"):
+        train_word2vec(oov, out, extend=True, progress=False)
