@@ -80,9 +80,12 @@ class LMVectors(BaseVectors):
         self.strings = strings if strings is not None else StringStore()
         self.name = name
         self._fallback = validate_fallback(fallback)
+        words = list(words)
+        if len(set(words)) != len(words):
+            raise UserError("vectors table: duplicate words; use LMVectors.from_arrays to keep the first of each")
         if data is None:
             data = np.zeros((len(words), 0), dtype=np.float32)
-        self._set_table(list(words), data, dict(aliases or {}))
+        self._set_table(words, data, dict(aliases or {}))
 
     # -- construction -------------------------------------------------------
 
@@ -223,8 +226,9 @@ class LMVectors(BaseVectors):
     def key2row(self) -> Dict[int, int]:
         """Exact keys only, as spaCy does: ``hash(word) -> row`` (sets ``lex.rank``)."""
         if self._key2row is None:
-            mapping = {get_string_id(word): row for word, row in self.aliases.items()}
-            mapping.update((get_string_id(word), row) for row, word in enumerate(self.words))
+            mapping = {get_string_id(word): row for row, word in enumerate(self.words)}
+            for word, row in self.aliases.items():
+                mapping.setdefault(get_string_id(word), row)
             self._key2row = mapping
         return self._key2row
 
@@ -339,7 +343,9 @@ class LMVectors(BaseVectors):
     def add(self, key: Key, *, vector: Optional[np.ndarray] = None, row: Optional[int] = None) -> int:
         """Set a word's vector (``vector=``, overwrites an exact word or appends
         a row) or point the word at an existing row (``row=``, an alias).
-        RETURNS the row. Used by ``Vocab.set_vector``."""
+        RETURNS the row. Used by ``Vocab.set_vector``. Each call copies the
+        matrix and resets the lookup indexes: for many words, build a new table
+        with :meth:`from_arrays`."""
         if (vector is None) == (row is None):
             raise ValueError("add: give exactly one of vector= or row=")
         text = key if isinstance(key, str) else self.strings[key]

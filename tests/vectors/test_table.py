@@ -107,6 +107,8 @@ def test_from_arrays_duplicates_and_errors():
         LMVectors.from_arrays(["a", "b"], np.array([[1.0, np.nan], [0, 1]]))
     with pytest.raises(UserError, match="2-D"):
         LMVectors.from_arrays(["a"], np.ones(3))
+    with pytest.raises(UserError, match="duplicate"):
+        LMVectors(words=["a", "a"], data=np.eye(2, dtype=np.float32))
 
 
 def test_bytes_roundtrip(table):
