@@ -52,7 +52,7 @@ def convert_vectors_command(
     input_path: Path = typer.Argument(..., help="Vectors file or folder (word2vec .bin/.txt, GloVe .txt, fastText .vec, gensim KeyedVectors, .npy + vocabulary, a saved table or spaCy pipeline)", show_default=False),
     output_path: Path = typer.Argument(..., help="Output folder (table, pipeline) or file (word2vec-text/-bin)", show_default=False),
     format: str = typer.Option("auto", "--format", "-f", help="Input format: auto, word2vec-bin, word2vec-text, fasttext, glove, gensim, npy, table, spacy"),
-    output_format: str = typer.Option("table", "--output-format", "-F", help=f"One of {', '.join(OUTPUT_FORMATS)}; 'pipeline' is usable as [initialize] vectors"),
+    output_format: str = typer.Option("table", "--output-format", "-F", help=f"One of {', '.join(OUTPUT_FORMATS)}; 'pipeline' writes a spaCy pipeline folder (for initialize.vectors)"),
     truncate: int = typer.Option(0, "--truncate", "-t", help="Keep only the first N rows (0: all)"),
     prune: int = typer.Option(0, "--prune", help="Keep N rows; map the other words to their nearest kept row (0: off)"),
     normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="Scale rows to unit length"),
