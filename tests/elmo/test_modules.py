@@ -253,3 +253,12 @@ def test_bilm_loss_matches_full_softmax_and_overfits():
         loss.backward()
         optimizer.step()
     assert loss.item() < first / 4
+
+
+def test_inference_path_equals_autograd_path():
+    model = make_elmo()
+    char_ids, mask = batch_to_char_ids(SENTENCES)
+    with torch.inference_mode():
+        fast = model(char_ids, mask)
+    exact = model(char_ids, mask).detach()
+    assert (fast - exact).abs().max() <= 1e-6
