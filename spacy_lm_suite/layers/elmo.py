@@ -128,7 +128,7 @@ def ELMoEncoder(
             "sentences": sentences,
             "grad": grad,
         },
-        shims=[LateTorchShim(build_elmo, what="ELMo encoder")],
+        shims=[LateTorchShim(build_elmo, what="ELMo encoder", after_update=_reset_type_cache)],
     )
 
 
@@ -153,6 +153,12 @@ def set_weights_source(
 
 def build_elmo(config: Dict) -> TorchELMo:
     return TorchELMo(config=ELMoConfig.from_dict(config))
+
+
+def _reset_type_cache(elmo: TorchELMo) -> None:
+    """Drop the cached context-free vectors after an optimizer step (setting
+    ``cache_size`` makes a new, empty cache)."""
+    elmo.cache_size = elmo.cache_size
 
 
 def torch_elmo(encoder: Model) -> TorchELMo:

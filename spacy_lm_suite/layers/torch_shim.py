@@ -7,17 +7,23 @@ module's JSON config: no pickle, and everything needed to rebuild it.
 """
 
 import json
+import os
 from typing import Any, Callable, Dict, Optional
 
+import numpy
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
-from thinc.api import PyTorchShim
+from thinc.api import Optimizer, PyTorchShim
 
 from ..errors import UserError
 
 CONFIG_KEY = "config"
+
+# A forked worker (``nlp.pipe(n_process=...)``) that enters an OpenMP region
+# the parent already used hangs in libgomp: run torch on one thread there.
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 
 class LateTorchShim(PyTorchShim):
@@ -25,12 +31,21 @@ class LateTorchShim(PyTorchShim):
 
     build: makes the module from its JSON-able config (used by ``from_bytes``).
     what: a name for error messages, e.g. ``"ELMo encoder"``.
+    after_update: called with the module after an optimizer step changed it.
+    CPU only (spaCy's CPU ops); parameters of any shape, 0-d included.
     """
 
-    def __init__(self, build: Callable[[Dict[str, Any]], torch.nn.Module], *, what: str) -> None:
+    def __init__(
+        self,
+        build: Callable[[Dict[str, Any]], torch.nn.Module],
+        *,
+        what: str,
+        after_update: Optional[Callable[[torch.nn.Module], None]] = None,
+    ) -> None:
         super().__init__(None)
         self.build = build
         self.what = what
+        self.after_update = after_update
         self.module_config: Optional[Dict[str, Any]] = None
 
     @property
@@ -48,9 +63,27 @@ class LateTorchShim(PyTorchShim):
         self._model = module
         self.module_config = config
 
-    def finish_update(self, optimizer) -> None:
-        if self._model is not None:
-            super().finish_update(optimizer)
+    def finish_update(self, optimizer: Optimizer) -> None:
+        """Apply the thinc optimizer to every parameter with a gradient.
+
+        Each parameter gets fresh storage (``.data`` is replaced, as thinc's
+        ``PyTorchShim`` does, so a graph recorded before the update can still
+        be backpropagated), then ``after_update`` runs (e.g. to drop caches).
+        """
+        if self._model is None:
+            return
+        updated = False
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            value, _ = optimizer(
+                (self.id, name), param.data.numpy().reshape(-1).copy(), param.grad.numpy().reshape(-1).copy()
+            )
+            param.data = torch.from_numpy(numpy.array(value, dtype="float32").reshape(param.shape))
+            param.grad.zero_()
+            updated = True
+        if updated and self.after_update is not None:
+            self.after_update(self._model)
 
     def to_bytes(self) -> bytes:
         if self._model is None:
