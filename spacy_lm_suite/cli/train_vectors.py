@@ -76,7 +76,7 @@ def word2vec_command(
     epochs: int = typer.Option(5, "--epochs", help="Passes over the corpus"),
     workers: int = typer.Option(2, "--workers", help="Training threads"),
     seed: int = typer.Option(1, "--seed", help="Random seed"),
-    loss_sample_size: int = typer.Option(20000, "--loss-sample", help="Examples in the fixed loss sample"),
+    loss_sample_size: int = typer.Option(10000, "--loss-sample", help="Examples in the fixed loss sample"),
     fallback: str = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens"),
     tokenizer: str = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder"),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace"),
@@ -131,6 +131,7 @@ def glove_command(
     threads: int = typer.Option(2, "--threads", help="Hogwild threads (1: exactly reproducible)"),
     seed: int = typer.Option(0, "--seed", help="Random seed (initialisation and shuffles)"),
     sum_context: bool = typer.Option(True, "--sum-context/--word-only", help="Output word + context vectors, or word vectors only"),
+    dtype: str = typer.Option("float32", "--dtype", help="Parameter precision: float32, or float64 as Stanford's code (slower)"),
     fallback: str = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens"),
     tokenizer: str = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder"),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace"),
@@ -152,7 +153,7 @@ def glove_command(
         min_count=min_count, max_vocab=max_vocab, window=window, symmetric=not asymmetric,
         distance_weighting=distance_weighting, memory_limit_gb=memory, max_pairs_in_memory=max_pairs_in_memory,
         dim=dim, epochs=epochs, x_max=x_max, alpha=alpha, eta=eta, threads=threads, seed=seed,
-        sum_context=sum_context,
+        sum_context=sum_context, dtype=dtype,
     )
     if resume:
         msg.info("Using the settings and co-occurrences saved in the run folder")

@@ -69,7 +69,7 @@ class Word2VecSettings:
     epochs: int = 5
     workers: int = 2
     seed: int = 1
-    loss_sample_size: int = 20000
+    loss_sample_size: int = 10000
 
     def validate(self) -> None:
         if self.architecture not in ("cbow", "skipgram"):
@@ -138,12 +138,13 @@ class ObjectiveSample:
 
     def hidden(self, vectors: np.ndarray) -> np.ndarray:
         """(N, dim) float64 input representation ``h`` of each example."""
-        mask = self.inputs >= 0
-        rows = vectors[np.where(mask, self.inputs, 0)].astype(np.float64)  # (N, C, dim)
-        summed = (rows * mask[:, :, None]).sum(axis=1)
+        h = np.zeros((len(self), vectors.shape[1]), dtype=np.float64)
+        for column in self.inputs.T:  # one (N, dim) gather at a time keeps memory small
+            present = column >= 0
+            h[present] += vectors[column[present]]
         if self.architecture == "cbow" and self.cbow_mean:
-            summed /= np.maximum(mask.sum(axis=1), 1)[:, None]
-        return summed
+            h /= np.maximum((self.inputs >= 0).sum(axis=1), 1)[:, None]
+        return h
 
     def evaluate(self, model) -> Dict[str, float]:
         """Mean per-example objective (float64) under a gensim Word2Vec ``model``."""
@@ -152,21 +153,27 @@ class ObjectiveSample:
         total = np.zeros(len(self))
         if model.negative:
             syn1neg = model.syn1neg
-            pos = np.einsum("nd,nd->n", h, syn1neg[self.targets].astype(np.float64))
-            neg = np.einsum("nd,nkd->nk", h, syn1neg[self.negatives].astype(np.float64))
-            keep = self.negatives != self.targets[:, None]  # gensim skips a negative equal to the target
-            ns = np.logaddexp(0.0, -pos) + (np.logaddexp(0.0, neg) * keep).sum(axis=1)
+            ns = np.logaddexp(0.0, -_rowwise_dot(h, syn1neg[self.targets]))
+            for column in self.negatives.T:
+                keep = column != self.targets  # gensim skips a negative equal to the target
+                ns += np.logaddexp(0.0, _rowwise_dot(h, syn1neg[column])) * keep
             out["loss_ns"] = float(ns.mean())
             total += ns
         if model.hs:
             codes, points, mask = _huffman_paths(model, self.targets)
-            f = np.einsum("nd,nld->nl", h, model.syn1[points].astype(np.float64))
-            sign = 1.0 - 2.0 * codes
-            hs = (np.logaddexp(0.0, -sign * f) * mask).sum(axis=1)
+            hs = np.zeros(len(self))
+            for d in range(codes.shape[1]):
+                f = _rowwise_dot(h, model.syn1[points[:, d]])
+                hs += np.logaddexp(0.0, -(1.0 - 2.0 * codes[:, d]) * f) * mask[:, d]
             out["loss_hs"] = float(hs.mean())
             total += hs
         out["loss"] = float(total.mean())
         return out
+
+
+def _rowwise_dot(h: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(N,) float64 dot products of ``h`` (N, dim) float64 with float32 ``rows`` (N, dim)."""
+    return np.einsum("nd,nd->n", h, rows.astype(np.float64))
 
 
 def _huffman_paths(model, targets: np.ndarray):

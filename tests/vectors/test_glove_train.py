@@ -86,7 +86,8 @@ def test_model_save_and_reload(tmp_path):
 def test_shuffle_is_a_seeded_permutation():
     n = 10_000
     rows = np.arange(n, dtype=np.int32)
-    data = TrainingData(rows, rows[::-1].copy(), np.arange(1, n + 1, dtype=np.float64), x_max=100, alpha=0.75)
+    data = TrainingData(rows, rows[::-1].copy(), np.arange(1, n + 1, dtype=np.float64), x_max=100, alpha=0.75,
+                        dtype="float64")
     first = [a.copy() for a in data.shuffled(5)]
     again = [a.copy() for a in data.shuffled(5)]
     other = data.shuffled(6)[0].copy()
@@ -98,17 +99,24 @@ def test_shuffle_is_a_seeded_permutation():
     np.testing.assert_allclose(np.exp(first[3]), first[0] + 1.0)
 
 
-def test_cost_matches_definition():
-    """One epoch's reported cost is the weighted squared error before each update (checked on one pair)."""
-    model = GloVeModel.initialize(2, 3, seed=0)
-    w, c = model.word[0, 0].copy(), model.context[1, 0].copy()
-    x = 4.0
-    expected = 0.5 * min(1.0, (x / 10.0) ** 0.75) * (w[:3] @ c[:3] + w[3] + c[3] - np.log(x)) ** 2
-    settings = GloVeSettings(dim=3, epochs=1, x_max=10.0, threads=1)
+@pytest.mark.parametrize("dtype,rel", [("float64", 1e-12), ("float32", 1e-5)])
+def test_cost_and_update_match_definition(dtype, rel):
+    """The reported cost is the weighted squared error before the update; the update is Stanford's AdaGrad step."""
+    model = GloVeModel.initialize(2, 3, seed=0, dtype=dtype)
+    w, c = model.word[0, 0].astype(np.float64), model.context[1, 0].astype(np.float64)
+    x, eta = 4.0, 0.05
+    fx = min(1.0, (x / 10.0) ** 0.75)
+    diff = w[:3] @ c[:3] + w[3] + c[3] - np.log(x)
+    settings = GloVeSettings(dim=3, epochs=1, x_max=10.0, eta=eta, threads=1, dtype=dtype)
     records = []
     train_model(np.array([0]), np.array([1]), np.array([x]), settings=settings, model=model,
                 on_epoch_end=lambda m, r: records.append(r), progress=False)
-    assert records[0].cost == pytest.approx(expected, rel=1e-12)
+    assert records[0].cost == pytest.approx(0.5 * fx * diff**2, rel=rel)
+    step = eta * fx * diff  # the squared-gradient sums start at 1, so the first step is not rescaled
+    np.testing.assert_allclose(model.word[0, 0, :3], w[:3] - step * c[:3], rtol=rel)
+    np.testing.assert_allclose(model.context[1, 0, :3], c[:3] - step * w[:3], rtol=rel)
+    np.testing.assert_allclose(model.word[0, 1, :3], 1.0 + (step * c[:3]) ** 2, rtol=rel)
+    assert model.word[0, 0, 3] == pytest.approx(w[3] - step, rel=rel)
 
 
 def test_bad_input(tmp_path):

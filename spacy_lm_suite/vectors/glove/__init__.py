@@ -117,7 +117,7 @@ def train_glove(
         }
         run.save_config(config)
         cooc.to_disk(run.checkpoint / COOCCURRENCE_DIR)
-        model = GloVeModel.initialize(len(cooc.vocab), settings.dim, seed=settings.seed)
+        model = GloVeModel.initialize(len(cooc.vocab), settings.dim, seed=settings.seed, dtype=settings.dtype)
         state = {"epochs_done": 0, "vocab_size": len(cooc.vocab), "nnz": cooc.nnz, "complete": False}
         model.to_disk(run.checkpoint / WEIGHTS_FILE)
         run.save_state(state)
