@@ -256,6 +256,7 @@ def _lstmp_scan(
 def _lstmp_step_(
     gates: torch.Tensor,
     cell: torch.Tensor,
+    squash: torch.Tensor,
     weight_proj: torch.Tensor,
     cell_clip: Optional[float],
     proj_clip: Optional[float],
@@ -267,7 +268,8 @@ def _lstmp_step_(
     gates and ``tanh(g) = 2σ(2g) − 1`` (likewise for ``tanh(c)``): on a CPU,
     ``tanh`` costs several times a ``sigmoid``, and the difference from the
     exact formula is a few float32 ulps. cell: ``[D, n, H]``, updated in
-    place. Returns the new output ``[D, n, P]``.
+    place; squash: a ``[D, n, H]`` scratch buffer. Returns the new output
+    ``[D, n, P]``.
     """
     h = cell.shape[-1]
     sigmoids = gates.sigmoid_()
@@ -275,8 +277,8 @@ def _lstmp_step_(
     cell.mul_(forget_gate).addcmul_(in_gate, candidate, value=2.0).sub_(in_gate)
     if cell_clip is not None:
         cell.clamp_(-cell_clip, cell_clip)
-    squashed = torch.mul(cell, 2.0).sigmoid_().mul_(out_gate).mul_(2.0).sub_(out_gate)
-    hidden = torch.bmm(squashed, weight_proj)
+    torch.mul(cell, 2.0, out=squash).sigmoid_().mul_(out_gate).mul_(2.0).sub_(out_gate)
+    hidden = torch.bmm(squash, weight_proj)
     if proj_clip is not None:
         hidden.clamp_(-proj_clip, proj_clip)
     return hidden
@@ -459,51 +461,61 @@ class BiLSTMStack(nn.Module):
         self, type_inputs: torch.Tensor, type_index: torch.Tensor, batch_sizes: List[int]
     ) -> List[torch.Tensor]:
         """:meth:`run_packed` without autograd: all layers advance together,
-        one time step at a time, with in-place gate arithmetic. A layer above
-        the first reads ``[x_t, h_{t-1}]`` through one ``[2P, 4H]`` matrix."""
+        one time step at a time, with in-place gate arithmetic in buffers
+        allocated once. A layer above the first reads ``[x_t, h_{t-1}]``
+        through one ``[2P, 4H]`` matrix."""
         directions = 2
-        n_types = type_inputs.shape[0]
+        n_types, in_dim = type_inputs.shape
+        hidden_dim = self.forward_layers[0].hidden_dim
+        cell_clip, proj_clip = self.forward_layers[0].cell_clip, self.forward_layers[0].proj_clip
+        if not batch_sizes:
+            return [type_inputs.new_zeros((directions, 0, self.proj_dim)) for _ in range(self.n_layers)]
         params = []
         for fwd, bwd in zip(self.forward_layers, self.backward_layers):
             (wf_ih, bf, wf_hh, wf_proj), (wb_ih, bb, wb_hh, wb_proj) = fwd.reordered(), bwd.reordered()
             # double the candidate gate's pre-activation (see _lstmp_step_)
             scale = torch.ones_like(bf)
-            scale[3 * fwd.hidden_dim :] = 2.0
+            scale[3 * hidden_dim :] = 2.0
             wf_ih, bf, wf_hh, wb_ih, bb, wb_hh = (w * scale for w in (wf_ih, bf, wf_hh, wb_ih, bb, wb_hh))
             params.append(
                 (
                     torch.stack([torch.cat([wf_ih, wf_hh]), torch.cat([wb_ih, wb_hh])]),  # [2, in + P, 4H]
                     torch.stack([bf, bb]).unsqueeze(1),  # [2, 1, 4H]
-                    torch.stack([wf_hh, wb_hh]),  # [2, P, 4H]
                     torch.stack([wf_proj, wb_proj]),  # [2, H, P]
                 )
             )
-        first = self.forward_layers[0]
-        w0_ih, b0, _, _ = params[0]
-        in_dim = type_inputs.shape[1]
+        w0, b0, _ = params[0]
         gate_table = torch.cat(
-            [torch.addmm(b0[0, 0], type_inputs, w0_ih[0, :in_dim]), torch.addmm(b0[1, 0], type_inputs, w0_ih[1, :in_dim])]
+            [torch.addmm(b0[0, 0], type_inputs, w0[0, :in_dim]), torch.addmm(b0[1, 0], type_inputs, w0[1, :in_dim])]
         )  # [2U, 4H]
+        w0_hh = w0[:, in_dim:]  # [2, P, 4H]
         gate_index = type_index + torch.tensor([[0], [n_types]], device=type_index.device)
-        if not batch_sizes:
-            return [type_inputs.new_zeros((directions, 0, self.proj_dim)) for _ in params]
         width = batch_sizes[0]
-        hiddens = [type_inputs.new_zeros((directions, width, self.proj_dim)) for _ in params]
-        cells = [type_inputs.new_zeros((directions, width, first.hidden_dim)) for _ in params]
+        new = type_inputs.new_zeros
+        hiddens = [new((directions, width, self.proj_dim)) for _ in params]
+        cells = [new((directions, width, hidden_dim)) for _ in params]
+        gate_buffer = type_inputs.new_empty(directions * width * 4 * hidden_dim)
+        squash_buffer = type_inputs.new_empty(directions * width * hidden_dim)
+        concat_buffer = type_inputs.new_empty(directions * width * 2 * self.proj_dim)
         outputs: List[List[torch.Tensor]] = [[] for _ in params]
         offset = 0
         for size in batch_sizes:
             rows = gate_index[:, offset : offset + size].reshape(-1)
             offset += size
-            gates = gate_table.index_select(0, rows).view(directions, size, -1)
-            gates.baddbmm_(hiddens[0][:, :size], params[0][2])
-            x = _lstmp_step_(gates, cells[0][:, :size], params[0][3], first.cell_clip, first.proj_clip)
+            gates = gate_buffer[: directions * size * 4 * hidden_dim].view(directions * size, -1)
+            gates = torch.index_select(gate_table, 0, rows, out=gates).view(directions, size, -1)
+            gates.baddbmm_(hiddens[0][:, :size], w0_hh)
+            squash = squash_buffer[: directions * size * hidden_dim].view(directions, size, hidden_dim)
+            x = _lstmp_step_(gates, cells[0][:, :size], squash, params[0][2], cell_clip, proj_clip)
             hiddens[0] = x
             outputs[0].append(x)
             for depth in range(1, len(params)):
-                w_cat, bias, _, w_proj = params[depth]
-                gates = torch.baddbmm(bias, torch.cat([x, hiddens[depth][:, :size]], dim=-1), w_cat)
-                hidden = _lstmp_step_(gates, cells[depth][:, :size], w_proj, first.cell_clip, first.proj_clip)
+                w_cat, bias, w_proj = params[depth]
+                concat = concat_buffer[: directions * size * 2 * self.proj_dim].view(directions, size, -1)
+                torch.cat([x, hiddens[depth][:, :size]], dim=-1, out=concat)
+                gates = gate_buffer[: directions * size * 4 * hidden_dim].view(directions, size, -1)
+                torch.baddbmm(bias, concat, w_cat, out=gates)
+                hidden = _lstmp_step_(gates, cells[depth][:, :size], squash, w_proj, cell_clip, proj_clip)
                 hiddens[depth] = hidden
                 x = hidden + x if self.residual else hidden
                 outputs[depth].append(x)
