@@ -4,8 +4,10 @@ import json
 
 import numpy
 import pytest
+import spacy
 import torch
 from spacy.tokens import Doc
+from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Adam, fix_random_seed
 
@@ -220,3 +222,30 @@ def test_a_broken_config_json_is_a_clear_error(tmp_path):
     (tmp_path / "elmo" / "config.json").write_text(json.dumps({"proj_dim": "big"}))
     with pytest.raises(UserError, match="config.json"):
         ELMo(path=tmp_path / "elmo")
+
+
+@pytest.mark.parametrize("factory", ["tagger", "textcat"])
+def test_usable_directly_as_the_tok2vec_of_a_component(factory, tmp_path):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tok2vec = {"@architectures": "spacy-lm-suite.ELMo.v1", "preset": "tiny"}
+    if factory == "tagger":
+        nlp.add_pipe("tagger", config={"model": {"@architectures": "spacy.Tagger.v2", "tok2vec": tok2vec}})
+        data = [("I like cats", {"tags": ["PRP", "VBP", "NNS"]}), ("dogs bark", {"tags": ["NNS", "VBP"]})]
+    else:
+        nlp.add_pipe("textcat", config={"model": {"@architectures": "spacy.TextCatEnsemble.v2", "tok2vec": tok2vec}})
+        data = [("I like cats", {"cats": {"A": 1.0, "B": 0.0}}), ("dogs bark", {"cats": {"A": 0.0, "B": 1.0}})]
+    examples = [Example.from_dict(nlp.make_doc(text), annotations) for text, annotations in data]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.02
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    for text, annotations in data:
+        doc, again = nlp(text), loaded(text)
+        if factory == "tagger":
+            assert [t.tag_ for t in doc] == [t.tag_ for t in again] == annotations["tags"]
+        else:
+            assert max(doc.cats, key=doc.cats.get) == max(annotations["cats"], key=annotations["cats"].get)
+            assert all(abs(doc.cats[label] - again.cats[label]) <= 1e-5 for label in doc.cats)
