@@ -7,7 +7,7 @@ each layer is normalised over the tokens of its own doc, so a doc's output
 never depends on the other docs of its batch.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy
 import torch
@@ -16,6 +16,8 @@ from thinc.types import Floats2d, Floats3d
 
 from ..nn import ScalarMix
 from .torch_shim import LateTorchShim
+
+BLOCK_TOKENS = 8192  # tokens mixed at once at inference
 
 
 def build_scalar_mix(config: dict) -> ScalarMix:
@@ -70,17 +72,19 @@ def forward(
         return [model.ops.alloc2f(n, nO) for n in lengths], lambda d_outputs: [
             model.ops.alloc3f(x.shape[0], x.shape[1], x.shape[2]) for x in layers
         ]
-    with torch.set_grad_enabled(is_train):
+    if not is_train:
+        return _predict(mix, layers, nO, layer_norm=model.attrs["layer_norm"]), lambda d_outputs: []
+    with torch.enable_grad():
         if model.attrs["layer_norm"]:
-            inputs = [_tensor(x, is_train) for x in layers]
+            inputs = [_tensor(x, True) for x in layers]
             mixed = [mix(x) if x.shape[1] else x.new_zeros((0, nO)) for x in inputs]
             output = torch.cat(mixed, dim=0)
         else:
-            inputs = [_tensor(numpy.concatenate(layers, axis=1), is_train)]
+            inputs = [_tensor(numpy.concatenate(layers, axis=1), True)]
             output = mix(inputs[0])
     Y = output.detach().numpy().copy()
     rate = model.attrs["mix_dropout"]
-    mask = model.ops.get_dropout_mask(Y.shape, rate) if is_train and rate else None
+    mask = model.ops.get_dropout_mask(Y.shape, rate) if rate else None
     if mask is not None:
         Y *= mask
     ends = numpy.cumsum(lengths)[:-1]
@@ -97,6 +101,44 @@ def forward(
         return grads
 
     return outputs, backprop
+
+
+def _predict(mix: ScalarMix, layers: List[Floats3d], nO: int, *, layer_norm: bool) -> List[Floats2d]:
+    """The mix without autograd, in blocks of at most ``BLOCK_TOKENS`` tokens (a
+    whole doc with ``layer_norm``, which needs the doc's statistics), so the
+    memory beyond the output stays bounded."""
+    outputs = [numpy.empty((x.shape[1], nO), dtype="float32") for x in layers]
+    with torch.no_grad():
+        if layer_norm:
+            for x, output in zip(layers, outputs):
+                if x.shape[1]:
+                    output[:] = mix(_tensor(x, False)).numpy()
+            return outputs
+        for pieces in _blocks([x.shape[1] for x in layers], BLOCK_TOKENS):
+            mixed = mix(_tensor(numpy.concatenate([layers[i][:, a:b] for i, a, b in pieces], axis=1), False)).numpy()
+            offset = 0
+            for i, a, b in pieces:
+                outputs[i][a:b] = mixed[offset : offset + b - a]
+                offset += b - a
+    return outputs
+
+
+def _blocks(lengths: List[int], size: int) -> Iterator[List[Tuple[int, int, int]]]:
+    """Consecutive ``(doc index, start, end)`` pieces, at most ``size`` tokens per group."""
+    group: List[Tuple[int, int, int]] = []
+    room = size
+    for i, length in enumerate(lengths):
+        start = 0
+        while start < length:
+            end = min(length, start + room)
+            group.append((i, start, end))
+            room -= end - start
+            start = end
+            if not room:
+                yield group
+                group, room = [], size
+    if group:
+        yield group
 
 
 def _tensor(array: numpy.ndarray, requires_grad: bool) -> torch.Tensor:
