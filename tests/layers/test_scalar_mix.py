@@ -2,6 +2,7 @@
 
 import numpy
 import pytest
+import torch
 
 from spacy_lm_suite.layers import scalar_mix
 from spacy_lm_suite.layers.scalar_mix import ScalarMixLayer, _blocks
@@ -21,7 +22,7 @@ def test_prediction_equals_the_training_path(layer_norm, monkeypatch):
     model = ScalarMixLayer(layer_norm=layer_norm)
     model.initialize(X=layers)
     mix = model.shims[0].module
-    mix.scalar_parameters.data[:] = numpy.array([0.5, -1.0, 0.2])
+    mix.scalar_parameters.data[:] = torch.tensor([0.5, -1.0, 0.2])
     predicted = model.predict(layers)
     trained, backprop = model.begin_update(layers)
     for a, b in zip(predicted, trained, strict=True):
