@@ -30,8 +30,9 @@ from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
 from ..elmo import ELMo as TorchELMo
-from ..elmo import ELMoConfig, load_allennlp_elmo, load_elmo
-from ..elmo.characters import batch_to_type_ids
+from ..elmo import ELMoConfig, batch_to_type_ids
+from ..elmo.allennlp import load_allennlp_elmo
+from ..elmo.checkpoint import load_elmo
 from ..errors import UserError
 from .scalar_mix import ScalarMixLayer
 from .torch_shim import LateTorchShim

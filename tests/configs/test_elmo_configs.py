@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spacy_lm_suite.elmo import ELMo, ELMoConfig, save_elmo
+from spacy_lm_suite.elmo import ELMo, ELMoConfig
+from spacy_lm_suite.elmo.checkpoint import save_elmo
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = ["ner_elmo.cfg", "textcat_elmo.cfg", "ner_elmo_static.cfg"]

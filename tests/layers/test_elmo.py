@@ -12,7 +12,8 @@ from spacy.vocab import Vocab
 from thinc.api import Adam, fix_random_seed
 
 from spacy_lm_suite.elmo import ELMo as TorchELMo
-from spacy_lm_suite.elmo import ELMoConfig, save_elmo
+from spacy_lm_suite.elmo import ELMoConfig
+from spacy_lm_suite.elmo.checkpoint import save_elmo
 from spacy_lm_suite.errors import UserError
 from spacy_lm_suite.layers.elmo import ELMo, batch_chunks, plan_chunks, torch_elmo
 

@@ -8,7 +8,8 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from spacy_lm_suite.elmo import ELMo as TorchELMo
-from spacy_lm_suite.elmo import ELMoConfig, batch_to_char_ids, save_elmo
+from spacy_lm_suite.elmo import ELMoConfig, batch_to_char_ids
+from spacy_lm_suite.elmo.checkpoint import save_elmo
 from spacy_lm_suite.errors import UserError
 from spacy_lm_suite.layers.elmo import torch_elmo
 from spacy_lm_suite.layers.scalar_mix import weights
