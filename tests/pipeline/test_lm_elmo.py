@@ -1,5 +1,8 @@
 """The lm_elmo component: overfit, save/reload, pipe = serial, odd inputs, weights in initialize."""
 
+import json
+
+import h5py
 import numpy
 import pytest
 import spacy
@@ -9,6 +12,7 @@ from thinc.api import fix_random_seed
 
 from spacy_lm_suite.elmo import ELMo as TorchELMo
 from spacy_lm_suite.elmo import ELMoConfig, batch_to_char_ids
+from spacy_lm_suite.elmo.allennlp import load_allennlp_elmo
 from spacy_lm_suite.elmo.checkpoint import save_elmo
 from spacy_lm_suite.errors import UserError
 from spacy_lm_suite.layers.elmo import torch_elmo
@@ -275,3 +279,49 @@ def test_corrupt_pipeline_weights_are_a_clear_error(ner_nlp, tmp_path):
     model_file.write_bytes(bytes(data))
     with pytest.raises(UserError, match="corrupt"):
         spacy.load(tmp_path / "pipeline")
+
+
+def write_allennlp_files(directory, *, seed=0):
+    """A small ELMo in AllenNLP's options.json + weights.hdf5 layout (bilm-tf names)."""
+    rng = numpy.random.default_rng(seed)
+    d, p, h, filters = 4, 6, 10, [[1, 4], [2, 5]]
+    options = {
+        "lstm": {"use_skip_connections": True, "projection_dim": p, "cell_clip": 3, "proj_clip": 3, "dim": h, "n_layers": 2},
+        "char_cnn": {"activation": "relu", "filters": filters, "n_highway": 1, "embedding": {"dim": d},
+                     "n_characters": 262, "max_characters_per_token": 50},
+    }
+    n = sum(count for _, count in filters)
+    weights = {"char_embed": rng.normal(size=(261, d)), "CNN_proj/W_proj": rng.normal(size=(n, p)), "CNN_proj/b_proj": rng.normal(size=(p,))}
+    for i, (width, count) in enumerate(filters):
+        weights[f"CNN/W_cnn_{i}"] = rng.normal(size=(1, width, d, count))
+        weights[f"CNN/b_cnn_{i}"] = rng.normal(size=(count,))
+    for name in ("carry", "transform"):
+        weights[f"CNN_high_0/W_{name}"] = rng.normal(size=(n, n))
+        weights[f"CNN_high_0/b_{name}"] = rng.normal(size=(n,))
+    for direction in range(2):
+        for layer in range(2):
+            group = f"RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
+            weights[f"{group}/W_0"] = rng.normal(size=(2 * p, 4 * h))
+            weights[f"{group}/B"] = rng.normal(size=(4 * h,))
+            weights[f"{group}/W_P_0"] = rng.normal(size=(h, p))
+    (directory / "options.json").write_text(json.dumps(options))
+    with h5py.File(directory / "weights.hdf5", "w") as file:
+        for name, value in weights.items():
+            file.create_dataset(name, data=value.astype("float32"))
+    return directory / "options.json", directory / "weights.hdf5"
+
+
+def test_initialize_loads_allennlp_files_and_saves_them_with_the_pipeline(tmp_path):
+    options, weights_file = write_allennlp_files(tmp_path)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_elmo")
+    initialize_with(nlp, allennlp_options=str(options), allennlp_weights=str(weights_file))
+    doc = nlp("Alice lives in Paris")
+    elmo = load_allennlp_elmo(options, weights_file)
+    with torch.no_grad():
+        expected = elmo(*batch_to_char_ids([[t.text for t in doc]]))[:, 0].numpy()
+    assert numpy.abs(nlp.get_pipe("lm_elmo").predict([doc])[0] - expected).max() <= 1e-5
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert torch_elmo(loaded.get_pipe("lm_elmo").encoder).config.cell_clip == 3
+    assert numpy.abs(loaded(doc.text).tensor - doc.tensor).max() <= 1e-5
