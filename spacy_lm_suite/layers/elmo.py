@@ -49,7 +49,7 @@ def ELMo(
     path: Optional[Union[str, Path]] = None,
     *,
     max_tokens_per_chunk: int = 256,
-    max_batch_tokens: int = 4096,
+    max_batch_tokens: int = 16384,
     sentences: bool = True,
     layer_norm: bool = False,
     dropout: float = 0.0,
@@ -97,7 +97,7 @@ def ELMoEncoder(
     preset: Optional[str] = None,
     path: Optional[Union[str, Path]] = None,
     max_tokens_per_chunk: int = 256,
-    max_batch_tokens: int = 4096,
+    max_batch_tokens: int = 16384,
     sentences: bool = True,
     grad: bool = True,
 ) -> Model[List[Doc], List[Floats3d]]:
