@@ -85,10 +85,11 @@ class ContextualEncoder(TrainablePipe):
                     self.add_listener(node, component.name)
 
     def predict(self, docs: Iterable[Doc]) -> List[Floats3d]:
-        """All layers ``[nL, n_tokens, nO]`` of each doc; kept for the listeners of this batch."""
+        """All layers ``[nL, n_tokens, nO]`` of each doc; kept (until the next
+        batch) for the listeners, if there are any."""
         docs = list(docs)
         layers = self.encoder.predict(docs)
-        self._last = (docs, layers)
+        self._last = (docs, layers) if self.listener_map else None
         return layers
 
     def layers_for(self, docs: Sequence[Doc]) -> List[Floats3d]:
