@@ -118,7 +118,9 @@ def test_each_downstream_component_learns_its_own_mix():
     numpy.testing.assert_allclose(own_weights, [1 / 3] * 3, atol=1e-6)  # doc.tensor: untrained mix
 
 
-def test_a_frozen_upstream_still_feeds_its_listeners():
+@pytest.mark.parametrize("annotates", [[], ["lm_elmo"]])
+def test_a_frozen_upstream_still_feeds_its_listeners(annotates):
+    """As spaCy's [training] frozen_components (and annotating_components) do."""
     nlp = make_nlp(grad=True)
     examples = examples_for(nlp)
     optimizer = nlp.initialize(lambda: examples)
@@ -126,7 +128,7 @@ def test_a_frozen_upstream_still_feeds_its_listeners():
     before = {name: value.clone() for name, value in encoder.state_dict().items()}
     mix_before = weights(mix_of(nlp, "ner"))[0]
     for _ in range(3):
-        nlp.update(examples, sgd=optimizer, exclude=["lm_elmo"])
+        nlp.update(examples, sgd=optimizer, exclude=["lm_elmo"], annotates=annotates)
     assert all(torch.equal(value, before[name]) for name, value in encoder.state_dict().items())
     assert numpy.abs(weights(mix_of(nlp, "ner"))[0] - mix_before).max() > 0
 
