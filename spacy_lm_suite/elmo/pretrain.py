@@ -228,6 +228,7 @@ def pretrain_elmo(
     tokenize: Optional[Tokenizer] = None,
     text_format: str = "auto",
     limit: Optional[int] = None,
+    threads: Optional[int] = None,
     progress: bool = True,
 ) -> PretrainResult:
     """Pretrain an ELMo biLM and write ``output_dir``.
@@ -248,6 +249,8 @@ def pretrain_elmo(
     max_steps_this_run, max_minutes: stop early (after saving a checkpoint),
         to run a long pretraining in chunks; run again with ``resume=True``.
     tokenize: ``str -> list of tokens`` (default: whitespace split).
+    threads: ``torch.set_num_threads`` for this process (default: leave as is;
+        torchrun sets one thread per process).
 
     Writes ``config.json``, ``weights.safetensors``, ``vocab.json`` (enough for
     :func:`load_elmo`), ``head.safetensors``, ``optimizer.safetensors``,
@@ -261,6 +264,8 @@ def pretrain_elmo(
     if checkpoint_every < 1 or log_every < 1:
         raise UserError("checkpoint_every and log_every must be positive")
     output_dir = Path(output_dir)
+    if threads is not None:
+        torch.set_num_threads(threads)
     rank, world_size, owns_group = _init_distributed()
     try:
         if rank == 0:
@@ -359,7 +364,9 @@ def pretrain_elmo(
         last_train_ppl: Optional[float] = state.get("last_train_perplexity")
         last_dev_ppl: Optional[float] = state.get("last_dev_perplexity")
 
-        def save() -> None:
+        last_plot = [0.0]
+
+        def save(final: bool) -> None:
             rngs = _gather_objects(encode_rng_state(torch.get_rng_state()), world_size)
             if rank == 0:
                 save_training_checkpoint(
@@ -372,7 +379,9 @@ def pretrain_elmo(
                         "training": training_args, "data_fingerprint": fingerprint,
                     },
                 )
-                _plot_curves(output_dir / METRICS_FILE, output_dir / CURVES_FILE)
+                if final or time.perf_counter() - last_plot[0] > 60:  # a plot takes about a second
+                    _plot_curves(output_dir / METRICS_FILE, output_dir / CURVES_FILE)
+                    last_plot[0] = time.perf_counter()
             _barrier(world_size)
 
         def log(record: Dict[str, Any]) -> None:
@@ -446,7 +455,7 @@ def pretrain_elmo(
                 _all_reduce(flag, world_size)
                 stop = stop or bool(flag.item())
             if step % checkpoint_every == 0 or step == total_steps or stop:
-                save()
+                save(final=step == total_steps or stop)
         bar.close()
         return PretrainResult(
             output_dir=output_dir, step=step, total_steps=total_steps, finished=step >= total_steps,

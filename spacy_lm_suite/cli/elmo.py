@@ -1,0 +1,95 @@
+"""``pretrain-elmo``: pretrain an ELMo biLM on raw text (resumable, torchrun-aware)."""
+
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+from ..errors import UserError
+
+TOKENIZERS = ("spacy", "whitespace")
+
+
+def _tokenizer(name: str) -> Callable[[str], List[str]]:
+    if name == "whitespace":
+        return str.split
+    if name == "spacy":
+        import spacy
+
+        tokenizer = spacy.blank("en").tokenizer
+        return lambda text: [token.text for token in tokenizer(text) if not token.is_space]
+    raise UserError(f"unknown tokenizer {name!r}, expected one of {', '.join(TOKENIZERS)}")
+
+
+@app.command("pretrain-elmo")
+def pretrain_elmo_command(
+    input_path: str = typer.Argument(
+        ..., metavar="INPUT", help="Raw text: a file, a folder or a glob (see --format)", show_default=False
+    ),
+    output_dir: Path = typer.Argument(
+        ..., metavar="OUTPUT_DIR", help="Model, checkpoints, metrics.jsonl and curves.png", show_default=False
+    ),
+    preset: str = typer.Option("tiny", "--preset", help="Model shape: tiny, small or medium"),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="An ELMo config.json (instead of --preset)"),
+    vocab_size: int = typer.Option(50_000, "--vocab-size", help="Softmax vocabulary, with <unk>, <s>, </s>"),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sequences per batch (per process)"),
+    seq_len: int = typer.Option(64, "--seq-len", help="Longest sequence; longer sentences are split"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimizer steps (default: --epochs)"),
+    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the data, if --steps is not given"),
+    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate (after warm-up; cosine decay to 10%)"),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Default: 5% of the steps, at most 1000"),
+    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping"),
+    seed: int = typer.Option(0, "--seed"),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints"),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between dev evaluations"),
+    log_every: int = typer.Option(50, "--log-every", help="Steps between metrics.jsonl records"),
+    dev: Optional[str] = typer.Option(None, "--dev", help="Held-out raw text (default: hold out --dev-fraction)"),
+    dev_fraction: float = typer.Option(0.01, "--dev-fraction", help="Share of sequences held out without --dev"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in OUTPUT_DIR if there is one"),
+    max_steps_this_run: Optional[int] = typer.Option(None, "--max-steps-this-run", help="Stop after this many steps"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (after a checkpoint) after this time"),
+    tokenizer: str = typer.Option("spacy", "--tokenizer", help="spacy (blank English tokenizer) or whitespace"),
+    text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many texts"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
+) -> None:
+    """Pretrain ELMo as a bidirectional LM. Launch with torchrun for data parallelism."""
+    from ..elmo.config import ELMoConfig
+    from ..elmo.pretrain import pretrain_elmo
+
+    config = ELMoConfig.from_json(config_path) if config_path is not None else ELMoConfig.preset(preset)
+    result = pretrain_elmo(
+        texts=input_path,
+        output_dir=output_dir,
+        config=config,
+        vocab_size=vocab_size,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        steps=steps,
+        epochs=epochs,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        clip=clip,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        log_every=log_every,
+        dev_texts=dev,
+        dev_fraction=dev_fraction,
+        resume=resume,
+        max_steps_this_run=max_steps_this_run,
+        max_minutes=max_minutes,
+        tokenize=_tokenizer(tokenizer),
+        text_format=text_format,
+        limit=limit,
+        threads=threads,
+    )
+    if result.finished:
+        msg.good(f"Pretrained ELMo in {result.output_dir} ({result.step} steps)")
+    else:
+        msg.info(f"Stopped at step {result.step} of {result.total_steps}; run again with --resume to continue")
+    dev_text = f"{result.dev_perplexity:.1f}" if result.dev_perplexity is not None else "n/a"
+    train_text = f"{result.train_perplexity:.1f}" if result.train_perplexity is not None else "n/a"
+    msg.text(f"train perplexity {train_text}, dev perplexity {dev_text}, {result.tokens_per_second:.0f} tokens/s")
