@@ -187,6 +187,10 @@ def learning_rate(step: int, *, lr: float, total_steps: int, warmup_steps: int, 
 
 @dataclass
 class PretrainResult:
+    """What a (possibly partial) pretraining run ended with; ``model`` is the
+    trained encoder in this process (identical on every process)."""
+
+    model: ELMo
     output_dir: Path
     step: int
     total_steps: int
@@ -457,7 +461,9 @@ def pretrain_elmo(
             if step % checkpoint_every == 0 or step == total_steps or stop:
                 save(final=step == total_steps or stop)
         bar.close()
+        elmo.eval()
         return PretrainResult(
+            model=elmo,
             output_dir=output_dir, step=step, total_steps=total_steps, finished=step >= total_steps,
             train_perplexity=last_train_ppl, dev_perplexity=last_dev_ppl,
             tokens_per_second=run_tokens / max(1e-9, time.perf_counter() - run_start),
