@@ -172,10 +172,18 @@ def prepare_corpus(
     )
 
 
-def file_sha1(path: PathLike) -> str:
-    """SHA-1 of a file's bytes (to check that a resumed run reads the same corpus)."""
+def read_corpus_file(path: PathLike) -> CorpusFile:
+    """Describe an existing corpus file (already tokenised and normalised), e.g. a benchmark's shared file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such corpus file")
     digest = hashlib.sha1()
-    with open(path, "rb") as file_:
-        for chunk in iter(lambda: file_.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    n_lines = n_tokens = 0
+    with path.open("rb") as file_:
+        for line in file_:
+            digest.update(line)
+            n_lines += 1
+            n_tokens += len(line.split())
+    if n_tokens == 0:
+        raise UserError(f"{path}: the corpus file has no tokens")
+    return CorpusFile(path, n_lines, n_lines, n_tokens, 0.0, "given pre-tokenised corpus file", digest.hexdigest())

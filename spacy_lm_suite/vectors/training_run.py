@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -61,16 +61,20 @@ class RunDirectory:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def create(self, *, overwrite: bool = False) -> None:
-        """Make the folder for a new run; an existing non-empty folder needs ``overwrite``."""
+    def check_available(self, *, overwrite: bool = False) -> None:
+        """Raise before any work if a new run may not use this folder."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path}: exists and is not a directory")
-        if self.path.exists() and any(self.path.iterdir()):
-            if not overwrite:
-                raise UserError(
-                    f"{self.path}: the output folder exists and is not empty "
-                    "(use --resume to continue it, --extend to train it on more text, or --overwrite)"
-                )
+        if self.path.exists() and any(self.path.iterdir()) and not overwrite:
+            raise UserError(
+                f"{self.path}: the output folder exists and is not empty "
+                "(use --resume to continue it, --extend to train it on more text, or --overwrite)"
+            )
+
+    def create(self, *, overwrite: bool = False) -> None:
+        """Make the folder for a new run; an existing non-empty folder needs ``overwrite``."""
+        self.check_available(overwrite=overwrite)
+        if self.path.exists():
             shutil.rmtree(self.path)
         self.checkpoint.mkdir(parents=True, exist_ok=True)
 

@@ -39,7 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from .corpus import CorpusFile, prepare_corpus
+from .corpus import CorpusFile, prepare_corpus, read_corpus_file
 from .glove.cooccur import TokenIndex, iter_byte_blocks
 from .normalizers import DEFAULT_FALLBACK, validate_fallback
 from .training_run import RunDirectory, remove_failed_run
@@ -263,6 +263,7 @@ class Word2VecResult:
     corpus: Optional[Dict] = None
     train_seconds: float = 0.0  # inside gensim's train() calls
     wrapper_seconds: float = 0.0  # loss, checkpoints and logs between epochs
+    cpu_seconds: float = 0.0  # process CPU time (all threads) of both
 
 
 def train_word2vec(
@@ -302,14 +303,18 @@ def train_word2vec(
         config = run.require_existing(TRAINER)
         settings = Word2VecSettings(**config["settings"])
         fallback, tokenizer, pretokenized = config["fallback"], config["tokenizer"], config["pretokenized"]
-        lang = config.get("lang", lang)
+        lang = config["lang"]
+        if resume:  # read the input exactly as the interrupted run did
+            fmt, encoding, limit = config["reading"]["fmt"], config["reading"]["encoding"], config["reading"]["limit"]
     else:
         settings = settings or Word2VecSettings()
         settings.validate()
         fallback = validate_fallback(fallback)
+        run.check_available(overwrite=overwrite)
+    reading = {"fmt": fmt, "encoding": encoding, "limit": limit}
     with tempfile.TemporaryDirectory(prefix="train-vectors-", dir=tmp_dir) as tmp:
         if corpus_file is not None:
-            corpus = _existing_corpus(corpus_file)
+            corpus = read_corpus_file(corpus_file)
         else:
             corpus = prepare_corpus(
                 source, Path(tmp) / "corpus.txt", fmt=fmt, encoding=encoding, limit=limit,
@@ -320,23 +325,7 @@ def train_word2vec(
         if extend:
             return _extend(run, corpus, settings, stop_after=stop_after, progress=progress)
         return _new_run(run, corpus, settings, fallback=fallback, tokenizer=tokenizer, pretokenized=pretokenized,
-                        lang=lang, overwrite=overwrite, stop_after=stop_after, progress=progress)
-
-
-def _existing_corpus(path: PathLike) -> CorpusFile:
-    from .corpus import file_sha1
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such corpus file")
-    n_lines = n_tokens = 0
-    with path.open(encoding="utf-8") as file_:
-        for line in file_:
-            n_lines += 1
-            n_tokens += len(line.split())
-    if n_tokens == 0:
-        raise UserError(f"{path}: the corpus file has no tokens")
-    return CorpusFile(path, n_lines, n_lines, n_tokens, 0.0, "given pre-tokenised corpus file", file_sha1(path))
+                        reading=reading, lang=lang, overwrite=overwrite, stop_after=stop_after, progress=progress)
 
 
 def _build_model(corpus: CorpusFile, settings: Word2VecSettings):
@@ -352,7 +341,8 @@ def _build_model(corpus: CorpusFile, settings: Word2VecSettings):
     return model
 
 
-def _new_run(run, corpus, settings, *, fallback, tokenizer, pretokenized, lang, overwrite, stop_after, progress):
+def _new_run(run, corpus, settings, *, fallback, tokenizer, pretokenized, reading, lang, overwrite, stop_after,
+             progress):
     model = _build_model(corpus, settings)
     sample = draw_objective_sample(corpus.path, model, settings, seed=settings.seed)
     created = not run.path.exists()
@@ -360,7 +350,7 @@ def _new_run(run, corpus, settings, *, fallback, tokenizer, pretokenized, lang, 
     try:
         run.save_config({
             "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
-            "pretokenized": pretokenized, "lang": lang, "corpus": corpus.to_dict(),
+            "pretokenized": pretokenized, "reading": reading, "lang": lang, "corpus": corpus.to_dict(),
             "loss": "float64 objective on a fixed sample (see spacy_lm_suite.vectors.word2vec)",
         })
         sample.save(run.checkpoint / SAMPLE_FILE)
@@ -435,7 +425,7 @@ def _run_epochs(run, model, sample, corpus, settings, state, result, first, last
         for epoch in range(first, last):
             model.alpha, model.min_alpha = epoch_alphas(settings, epoch)
             model.min_alpha_yet_reached = model.alpha  # one epoch per call: no "alpha went up" warning
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with _quiet_gensim():
                 _, raw_words = model.train(corpus_file=str(corpus.path), total_words=model.corpus_total_words,
                                            epochs=1, compute_loss=False)
@@ -455,6 +445,7 @@ def _run_epochs(run, model, sample, corpus, settings, state, result, first, last
             result.epochs.append(record)
             result.train_seconds += seconds
             result.wrapper_seconds += time.perf_counter() - wrapper_started
+            result.cpu_seconds += time.process_time() - cpu_started
             bar.update(model.corpus_total_words)
             bar.set_postfix(epoch=record["epoch"], loss=f"{losses['loss']:.4f}")
 

@@ -148,3 +148,13 @@ def test_bad_input(corpus, tmp_path):
     oov.write_text("zz yy\n", encoding="utf-8")  # unknown words, each below min_count=2
     with pytest.raises(UserError, match="nothing to train on"):
         train_word2vec(oov, out, extend=True, progress=False)
+
+
+def test_given_corpus_file_is_used_as_is(corpus, tmp_path):
+    """A pre-made corpus file (as the benchmark shares between tools) skips tokenisation and normalisation."""
+    result = train_word2vec(None, tmp_path / "run", settings=settings(epochs=1), corpus_file=corpus, progress=False)
+    assert "Tawb" in result.model.wv.key_to_index  # not lower-cased: the file is taken as it is
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["corpus"]["tokenization"] == "given pre-tokenised corpus file"
+    with pytest.raises(UserError, match="no such corpus file"):
+        train_word2vec(None, tmp_path / "other", corpus_file=tmp_path / "missing.txt", progress=False)

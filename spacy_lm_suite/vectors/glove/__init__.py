@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from ...errors import UserError
-from ..corpus import CorpusFile, prepare_corpus
+from ..corpus import CorpusFile, prepare_corpus, read_corpus_file
 from ..normalizers import DEFAULT_FALLBACK, validate_fallback
 from ..training_run import RunDirectory, remove_failed_run
 from .cooccur import Cooccurrence, Vocabulary, build_vocabulary, count_cooccurrences
@@ -96,11 +96,10 @@ def train_glove(
     settings = settings or GloVeSettings()
     settings.validate()
     fallback = validate_fallback(fallback)
+    run.check_available(overwrite=overwrite)
     with tempfile.TemporaryDirectory(prefix="train-vectors-", dir=tmp_dir) as tmp:
         if corpus_file is not None:
-            from ..word2vec import _existing_corpus
-
-            corpus: CorpusFile = _existing_corpus(corpus_file)
+            corpus: CorpusFile = read_corpus_file(corpus_file)
         else:
             corpus = prepare_corpus(
                 source, Path(tmp) / "corpus.txt", fmt=fmt, encoding=encoding, limit=limit,
@@ -112,8 +111,8 @@ def train_glove(
     try:
         config = {
             "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
-            "pretokenized": pretokenized, "lang": lang, "corpus": corpus.to_dict(),
-            "cooccurrence": asdict(cooc.stats), "loss": "mean weighted squared error per non-zero",
+            "pretokenized": pretokenized, "reading": {"fmt": fmt, "encoding": encoding, "limit": limit},
+            "lang": lang, "corpus": corpus.to_dict(), "cooccurrence": asdict(cooc.stats), "loss": "mean weighted squared error per non-zero",
         }
         run.save_config(config)
         cooc.to_disk(run.checkpoint / COOCCURRENCE_DIR)
@@ -136,7 +135,7 @@ def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: G
     def on_epoch_end(model: GloVeModel, record: EpochRecord) -> None:
         model.to_disk(run.checkpoint / WEIGHTS_FILE)
         state["epochs_done"] = record.epoch
-        entry = {"epoch": record.epoch, "loss": record.cost, "seconds": record.seconds,
+        entry = {"epoch": record.epoch, "loss": record.cost, "seconds": record.seconds, "cpu_seconds": record.cpu_seconds,
                  "pairs_per_second": cooc.nnz / record.seconds if record.seconds else 0.0,
                  "loss_name": "cost per non-zero", "title": title}
         run.log_epoch(entry)

@@ -272,6 +272,7 @@ class EpochRecord:
     epoch: int  # 1-based
     cost: float  # mean weighted squared error per non-zero (as Stanford prints it)
     seconds: float
+    cpu_seconds: float  # process CPU time, all threads
 
 
 def train_model(
@@ -301,9 +302,10 @@ def train_model(
     with tqdm(total=n * max(stop_epoch - start_epoch, 0), unit="pair", unit_scale=True, desc="GloVe",
               disable=not progress) as bar:
         for epoch in range(start_epoch, stop_epoch):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             cost = train_epoch(model, data, epoch=epoch, settings=settings, bar=bar)
-            record = EpochRecord(epoch=epoch + 1, cost=cost, seconds=time.perf_counter() - started)
+            record = EpochRecord(epoch=epoch + 1, cost=cost, seconds=time.perf_counter() - started,
+                                 cpu_seconds=time.process_time() - cpu_started)
             bar.set_postfix(epoch=record.epoch, cost=f"{cost:.4f}")
             if on_epoch_end is not None:
                 on_epoch_end(model, record)
