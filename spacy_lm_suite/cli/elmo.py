@@ -52,6 +52,7 @@ def pretrain_elmo_command(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (after a checkpoint) after this time"),
     tokenizer: str = typer.Option("spacy", "--tokenizer", help="spacy (blank English tokenizer) or whitespace"),
     text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the input files"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many texts"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
 ) -> None:
@@ -83,6 +84,7 @@ def pretrain_elmo_command(
         max_minutes=max_minutes,
         tokenize=_tokenizer(tokenizer),
         text_format=text_format,
+        encoding=encoding,
         limit=limit,
         threads=threads,
     )

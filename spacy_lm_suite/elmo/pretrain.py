@@ -125,11 +125,11 @@ def encode_texts(
     return Corpus(numpy.asarray(type_ids, dtype=numpy.int32), numpy.asarray(offsets, dtype=numpy.int64))
 
 
-def _texts_of(source: TextSource, *, text_format: str, limit: Optional[int]) -> Iterable[str]:
+def _texts_of(source: TextSource, *, text_format: str, encoding: str, limit: Optional[int]) -> Iterable[str]:
     if isinstance(source, (str, Path)):
         from ..data.rawtext import iter_texts
 
-        return iter_texts(source, fmt=text_format, limit=limit)
+        return iter_texts(source, fmt=text_format, limit=limit, encoding=encoding)
     if limit:
         return (text for i, text in enumerate(source) if i < limit)
     return source
@@ -231,6 +231,7 @@ def pretrain_elmo(
     max_minutes: Optional[float] = None,
     tokenize: Optional[Tokenizer] = None,
     text_format: str = "auto",
+    encoding: str = "utf-8",
     limit: Optional[int] = None,
     threads: Optional[int] = None,
     progress: bool = True,
@@ -238,7 +239,8 @@ def pretrain_elmo(
     """Pretrain an ELMo biLM and write ``output_dir``.
 
     texts: an iterable of raw texts, or a file / folder / glob read with
-        :func:`spacy_lm_suite.data.rawtext.iter_texts` (``text_format``, ``limit``).
+        :func:`spacy_lm_suite.data.rawtext.iter_texts` (``text_format``,
+        ``encoding``, ``limit``).
     config: an :class:`ELMoConfig` or a preset name.
     vocab_size: softmax vocabulary, including ``<unk>``, ``<s>``, ``</s>``.
     batch_size: sequences per batch (per process); seq_len: tokens per sequence.
@@ -288,14 +290,14 @@ def pretrain_elmo(
         # Data
         types: Dict[str, int] = {}
         corpus = encode_texts(
-            _texts_of(texts, text_format=text_format, limit=limit), types, tokenize=tokenize, seq_len=seq_len,
+            _texts_of(texts, text_format=text_format, encoding=encoding, limit=limit), types, tokenize=tokenize, seq_len=seq_len,
             desc="reading train", progress=show,
         )
         if corpus.n_sequences == 0:
             raise UserError("the training texts hold no tokens")
         if dev_texts is not None:
             dev = encode_texts(
-                _texts_of(dev_texts, text_format=text_format, limit=None), types, tokenize=tokenize,
+                _texts_of(dev_texts, text_format=text_format, encoding=encoding, limit=None), types, tokenize=tokenize,
                 seq_len=seq_len, desc="reading dev", progress=show,
             )
             train = corpus
