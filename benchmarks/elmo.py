@@ -23,7 +23,6 @@ Times are medians of ``--repeats`` runs. Run on an otherwise idle machine:
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -211,6 +210,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=1000, help="nlp.pipe batch size")
     parser.add_argument("--padded-batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--pretrain-steps", type=int, default=20)
     parser.add_argument("--pretrain-lines", type=int, default=3000)
     parser.add_argument("--pretrain-worker", type=Path, help=argparse.SUPPRESS)
@@ -222,6 +222,8 @@ def main() -> None:
         pretrain_worker(args.pretrain_worker, args.output, steps=args.steps, lines=args.lines)
         return
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sentences = first_sentences(args.datasets / "conll2003" / "dev.txt", args.sentences)
     n_words = sum(len(words) for words in sentences)
     print(f"{len(sentences)} sentences, {n_words} words of CoNLL-2003 dev; torch threads: {torch.get_num_threads()}")
