@@ -739,7 +739,7 @@ class BiLMHead(nn.Module):
     """Adaptive softmax (Grave et al. 2017) over the word vocabulary, shared by
     both directions. The vocabulary must be sorted by decreasing frequency.
 
-    cutoffs: cluster boundaries (default: those of 4000 and 20000 that are
+    cutoffs: cluster boundaries (default: those of 2000 and 10000 that are
         below ``vocab_size - 1``, or ``vocab_size // 2`` for tiny vocabularies).
     """
 
@@ -768,7 +768,7 @@ class BiLMHead(nn.Module):
 
 
 def default_cutoffs(vocab_size: int) -> List[int]:
-    cutoffs = [c for c in (4000, 20000) if c < vocab_size - 1]
+    cutoffs = [c for c in (2000, 10000) if c < vocab_size - 1]
     return cutoffs or [vocab_size // 2]
 
 

@@ -42,7 +42,7 @@ from .checkpoint import (
     save_training_checkpoint,
 )
 from .config import ELMoConfig
-from .modules import BiLanguageModel, BiLMHead, ELMo
+from .modules import BiLanguageModel, BiLMHead, ELMo, default_cutoffs
 from .vocab import BOS_ID, EOS_ID, WordVocab
 
 METRICS_FILE = "metrics.jsonl"
@@ -203,7 +203,7 @@ class PretrainResult:
 # Arguments that shape the training trajectory: a resumed run must use the same.
 _TRAJECTORY_ARGS = (
     "config", "vocab_size", "batch_size", "seq_len", "lr", "warmup_steps", "clip", "seed",
-    "dev_fraction", "world_size", "adam_betas", "total_steps",
+    "dev_fraction", "world_size", "adam_betas", "total_steps", "softmax_cutoffs",
 )
 
 
@@ -337,6 +337,7 @@ def pretrain_elmo(
             "config": config.to_dict(), "vocab_size": len(vocab), "batch_size": batch_size, "seq_len": seq_len,
             "lr": lr, "warmup_steps": warmup_steps, "clip": clip, "seed": seed, "dev_fraction": dev_fraction,
             "world_size": world_size, "adam_betas": list(adam_betas), "total_steps": total_steps,
+            "softmax_cutoffs": default_cutoffs(len(vocab)),
             "steps_per_epoch": steps_per_epoch, "train_tokens": train.n_tokens,
             "train_sequences": train.n_sequences, "dev_tokens": dev.n_tokens if dev is not None else 0,
         }
@@ -344,7 +345,7 @@ def pretrain_elmo(
         # Model
         torch.manual_seed(seed)
         elmo = ELMo(config)
-        head = BiLMHead(input_dim=config.proj_dim, vocab_size=len(vocab))
+        head = BiLMHead(input_dim=config.proj_dim, vocab_size=len(vocab), cutoffs=training_args["softmax_cutoffs"])
         lm = BiLanguageModel(elmo, head, bos_id=BOS_ID, eos_id=EOS_ID)
         optimizer = torch.optim.Adam(lm.parameters(), lr=lr, betas=adam_betas)
         state: Dict[str, Any] = {"step": 0, "tokens_seen": 0, "window": [0.0, 0.0, 0], "elapsed_seconds": 0.0}
