@@ -37,7 +37,7 @@ def boundary_char_ids(max_chars: int = MAX_CHARS) -> torch.Tensor:
     return torch.tensor([_marker_ids(BOS_CHAR, max_chars), _marker_ids(EOS_CHAR, max_chars)], dtype=torch.long)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)
 def token_to_char_ids(token: str, *, max_chars: int = MAX_CHARS) -> Tuple[int, ...]:
     """The ``max_chars`` character ids of one token (see the module docstring)."""
     if max_chars < 3:

@@ -554,6 +554,16 @@ class _TypeCache:
         self.slots.clear()
         self.vectors = None
 
+    def _reserve(self, rows: int, like: torch.Tensor) -> None:
+        """Grow the vector store (by doubling, up to ``size`` rows) to hold ``rows``."""
+        capacity = 0 if self.vectors is None else self.vectors.shape[0]
+        if rows <= capacity:
+            return
+        grown = like.new_empty((min(self.size, max(rows, 2 * capacity, 1024)), like.shape[1]))
+        if self.vectors is not None:
+            grown[:capacity] = self.vectors
+        self.vectors = grown
+
     def encode(self, encoder: CharacterEncoder, char_ids: torch.Tensor) -> torch.Tensor:
         version = tuple((p.data_ptr(), p._version, p.dtype) for p in encoder.parameters())
         if version != self.version:
@@ -582,13 +592,14 @@ class _TypeCache:
             if missed is not None:
                 result[torch.tensor(miss_rows, device=device)] = missed
         if missed is not None and self.size > 0:
-            if self.vectors is None:
-                self.vectors = missed.new_empty((self.size, missed.shape[1]))
+            self._reserve(min(self.size, len(self.slots) + len(missed)), missed)
             rows = miss_rows if hit_rows else range(len(keys))
             new_slots = []
             for position, row in enumerate(rows):
                 if len(new_slots) >= self.size:
                     break
+                if keys[row] in self.slots:  # the same characters twice (e.g. truncated long tokens)
+                    continue
                 if len(self.slots) >= self.size:
                     _, slot = self.slots.popitem(last=False)
                 else:

@@ -262,3 +262,17 @@ def test_inference_path_equals_autograd_path():
         fast = model(char_ids, mask)
     exact = model(char_ids, mask).detach()
     assert (fast - exact).abs().max() <= 1e-6
+
+
+def test_cache_with_duplicate_rows_and_eviction():
+    """Tokens whose first 48 bytes agree have the same character ids; the cache
+    must stay consistent through duplicates and evictions."""
+    model = make_elmo(cache_size=4)
+    sentences = [["x" * 60 + "a", "x" * 60 + "b", "c", "d"], ["e", "f", "g", "c", "h"], ["x" * 70, "d", "i"]]
+    reference = make_elmo(cache_size=0)
+    with torch.no_grad():
+        for _ in range(3):
+            for sentence in sentences:
+                types, index, mask = batch_to_type_ids([sentence])
+                assert (model.forward_types(types, index, mask) - reference.forward_types(types, index, mask)).abs().max() <= 1e-6
+    assert len(model._type_cache.slots) == 4
