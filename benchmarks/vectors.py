@@ -156,6 +156,13 @@ def glove_ours(corpus: Path, work: Path, *, seeds: int, epochs: int, threads: in
     from spacy_lm_suite.vectors.glove.train import GloVeModel, TrainingData, train_model
 
     settings = GloVeSettings(window=10, min_count=5, dim=100, epochs=epochs, threads=threads, x_max=x_max)
+    # compile (or load from numba's cache) every kernel first: Stanford's binaries are compiled ahead too
+    warm = work / "warm.txt"
+    warm.write_text("a b c a b\nc a b\n", encoding="utf-8")
+    warm_vocab, _ = build_vocabulary(warm, min_count=1)
+    warm_cooc = count_cooccurrences(warm, warm_vocab, window=2, progress=False)
+    train_model(warm_cooc.rows, warm_cooc.cols, warm_cooc.vals, settings=GloVeSettings(dim=4, epochs=1, threads=threads),
+                model=GloVeModel.initialize(len(warm_vocab), 4, seed=0), progress=False)
     started = time.perf_counter()
     vocab, n_tokens = build_vocabulary(corpus, min_count=settings.min_count)
     vocab_seconds = time.perf_counter() - started

@@ -15,8 +15,12 @@ way Stanford's ``cooccur`` does:
 * at the end the dense table and every shard are k-way merged (duplicates
   summed) into ``rows``/``cols``/``vals`` arrays sorted by ``(row, col)``.
 
-The memory budget (``memory_limit`` in bytes) is split between the dense table
-(3/4) and the event buffer (1/4); both can also be set explicitly.
+The memory budget (``memory_limit`` in bytes) bounds the dense table (at most
+3/4 of it, and by default at most :data:`DEFAULT_DENSE_CELLS` cells) and the
+event buffer (the rest); both can also be set explicitly.
+
+Tokens are split on ASCII whitespace only (space, tab, CR, LF, VT, FF), in
+the vocabulary count and in the compiled id lookup alike.
 """
 
 import json
@@ -36,7 +40,7 @@ from tqdm.auto import tqdm
 from ...errors import UserError
 
 
-_READ_BLOCK_CHARS = 1 << 20
+_READ_BLOCK_BYTES = 1 << 20
 DEFAULT_DENSE_CELLS = 1 << 23
 """Default dense-table size (64 MB of float64): larger tables cost more in cache misses and page faults than they save."""
 
@@ -138,10 +142,10 @@ class Cooccurrence:
 
 
 def iter_byte_blocks(path: Union[str, Path]) -> Iterator[bytes]:
-    """Yield chunks of whole lines as bytes, about ``_READ_BLOCK_CHARS`` bytes each."""
+    """Yield chunks of whole lines as bytes, about ``_READ_BLOCK_BYTES`` bytes each."""
     with open(path, "rb") as file_:
         while True:
-            block = file_.read(_READ_BLOCK_CHARS)
+            block = file_.read(_READ_BLOCK_BYTES)
             if not block:
                 return
             if not block.endswith(b"\n"):
@@ -159,11 +163,15 @@ def build_vocabulary(
     """
     counter: Counter = Counter()
     for block in iter_byte_blocks(corpus_path):
-        counter.update(block.decode("utf-8").split())
+        counter.update(block.split())
     n_tokens = sum(counter.values())
     if n_tokens == 0:
         raise UserError(f"{corpus_path}: the corpus has no tokens")
-    kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+    try:
+        frequent = [(w.decode("utf-8"), c) for w, c in counter.items() if c >= min_count]
+    except UnicodeDecodeError as err:
+        raise UserError(f"{corpus_path}: a token is not valid UTF-8 ({err.reason})") from None
+    kept = sorted(frequent, key=lambda wc: (-wc[1], wc[0]))
     if max_vocab is not None:
         kept = kept[:max_vocab]
     if not kept:
@@ -197,7 +205,7 @@ def _build_hash_table(word_bytes, offsets, table):
 
 @numba.njit(nogil=True, cache=True)
 def _bytes_to_ids(data, word_bytes, offsets, table, out):
-    """Tokens of ``data`` (split on space, tab, CR; LF ends a line) -> ids in ``out``.
+    """Tokens of ``data`` (split on space, tab, CR, VT, FF; LF ends a line) -> ids in ``out``.
 
     Unknown tokens are dropped; a line end is written as -2. Returns
     ``(n_written, n_tokens)``.
@@ -214,11 +222,11 @@ def _bytes_to_ids(data, word_bytes, offsets, table, out):
             m += 1
             i += 1
             continue
-        if c == 32 or c == 9 or c == 13:
+        if c == 32 or (c >= 9 and c <= 13):
             i += 1
             continue
         start = i
-        while i < n and data[i] != 32 and data[i] != 10 and data[i] != 9 and data[i] != 13:
+        while i < n and data[i] != 32 and (data[i] < 9 or data[i] > 13):
             i += 1
         n_tokens += 1
         length = i - start
