@@ -705,11 +705,20 @@ class ELMo(nn.Module):
         if batch == 0 or seq == 0:
             return self.lstm.forward_layers[0].weight_ih.new_zeros((self.n_output_layers, batch, seq, 2 * proj))
         states = self.bilm_states(type_char_ids, type_index, mask)
-        tokens = states.token_vectors[type_index] * mask.unsqueeze(-1)  # [B, T, P]
-        layers = [torch.cat([tokens, tokens], dim=-1)]
         packing = states.packing
         dest_f, rows_f = self._token_rows(packing.forward_index, states.lengths, seq)
         dest_b, rows_b = self._token_rows(packing.backward_index, states.lengths, seq)
+        if not torch.is_grad_enabled():  # write every layer in place into one output tensor
+            out = states.token_vectors.new_zeros((self.n_output_layers, batch * seq, 2 * proj))
+            positions = mask.view(-1).nonzero(as_tuple=True)[0]
+            tokens = states.token_vectors.index_select(0, type_index.reshape(-1).index_select(0, positions))
+            out[0].index_copy_(0, positions, torch.cat([tokens, tokens], dim=-1))
+            for depth, packed in enumerate(states.layers, start=1):
+                out[depth, :, :proj].index_copy_(0, dest_f, packed[0].index_select(0, rows_f))
+                out[depth, :, proj:].index_copy_(0, dest_b, packed[1].index_select(0, rows_b))
+            return out.view(self.n_output_layers, batch, seq, 2 * proj)
+        tokens = states.token_vectors[type_index] * mask.unsqueeze(-1)  # [B, T, P]
+        layers = [torch.cat([tokens, tokens], dim=-1)]
         for packed in states.layers:
             flat = packed.new_zeros((batch * seq, 2 * proj))
             forward = flat[:, :proj].index_copy(0, dest_f, packed[0].index_select(0, rows_f))
