@@ -1,5 +1,6 @@
 """``pretrain-elmo``: pretrain an ELMo biLM on raw text (resumable, torchrun-aware)."""
 
+import os
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -88,6 +89,8 @@ def pretrain_elmo_command(
         limit=limit,
         threads=threads,
     )
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return
     if result.finished:
         msg.good(f"Pretrained ELMo in {result.output_dir} ({result.step} steps)")
     else:
