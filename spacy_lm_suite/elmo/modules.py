@@ -175,10 +175,6 @@ class Packing:
         """mask: BoolTensor ``[batch, seq]``, True on a prefix of each row."""
         return cls.from_lengths(mask_lengths(mask), mask.shape[1])
 
-    @property
-    def n_rows(self) -> int:
-        return int(self.forward_index.shape[0])
-
     def unpack(self, packed: torch.Tensor, *, backward: bool = False) -> torch.Tensor:
         """packed: ``[N, F]`` -> padded ``[batch, seq, F]`` (zeros at padding)."""
         index = self.backward_index if backward else self.forward_index
@@ -532,7 +528,6 @@ class BiLMStates:
 
     packing: Packing
     token_vectors: torch.Tensor  # [U + 2, P]; rows U and U + 1 are <S> and </S>
-    grid_types: torch.Tensor  # LongTensor [B, T + 2]: row of token_vectors at each grid position
     lengths: torch.Tensor  # LongTensor [B]: sentence lengths without boundaries
     layers: List[torch.Tensor]  # per LSTM layer, [2, N, P] packed (forward, backward)
 
@@ -752,7 +747,7 @@ class ELMo(nn.Module):
         flat = grid.view(-1)
         index = torch.stack([flat[packing.forward_index], flat[packing.backward_index]])
         layers = self.lstm.run_packed(token_vectors, index, packing.batch_sizes)
-        return BiLMStates(packing=packing, token_vectors=token_vectors, grid_types=grid, lengths=lengths, layers=layers)
+        return BiLMStates(packing=packing, token_vectors=token_vectors, lengths=lengths, layers=layers)
 
 
 class BiLMHead(nn.Module):

@@ -15,6 +15,15 @@ from spacy_lm_suite.elmo.modules import (
     Packing,
 )
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and are not slowed by a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 SENTENCES = [
     ["The", "cat", "sat", "on", "the", "mat", "."],
     ["Hello", "🙂", "世界", "\x07bell"],
