@@ -9,6 +9,7 @@ The line reader here is shared by every data reader: it streams a file as
 import codecs
 import glob
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -31,8 +32,15 @@ def existing_file(path: PathLike) -> Path:
     return path
 
 
+AUTO_ENCODING = "utf-8-or-latin-1"
+"""``encoding`` value for mixed corpora: each line is read as UTF-8, or as
+Latin-1 where it is not valid UTF-8 (counted, with one warning per file)."""
+
+
 def check_encoding(encoding: str) -> str:
     """Return the codec's canonical name, or raise ``UserError`` if Python has none."""
+    if encoding == AUTO_ENCODING:
+        return encoding
     try:
         return codecs.lookup(encoding).name
     except LookupError:
@@ -44,10 +52,12 @@ def read_lines(path: PathLike, *, encoding: str = "utf-8") -> Iterator[Tuple[int
 
     Line numbers start at 1. A UTF-8 byte-order mark at the start of the file
     is dropped. A line that does not decode, or holds a NUL byte (a binary
-    file), raises ``InputFormatError`` with its line number.
+    file), raises ``InputFormatError`` with its line number. With
+    ``encoding="utf-8-or-latin-1"`` a line that is not UTF-8 is read as Latin-1.
     """
     path = existing_file(path)
     codec = check_encoding(encoding)
+    n_latin1 = 0
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
             if b"\x00" in raw:
@@ -55,18 +65,23 @@ def read_lines(path: PathLike, *, encoding: str = "utf-8") -> Iterator[Tuple[int
                     path, "found a NUL byte: this looks like a binary file, expected text", line=number
                 )
             try:
-                text = raw.decode(codec)
+                text = raw.decode("utf-8" if codec == AUTO_ENCODING else codec)
             except UnicodeDecodeError as err:
-                raise InputFormatError(
-                    path,
-                    f"byte 0x{raw[err.start]:02x} at column {err.start + 1} is not valid {encoding}; "
-                    "if the file uses another encoding, pass it with the `encoding` option "
-                    "(e.g. encoding=\"latin-1\")",
-                    line=number,
-                ) from None
+                if codec != AUTO_ENCODING:
+                    raise InputFormatError(
+                        path,
+                        f"byte 0x{raw[err.start]:02x} at column {err.start + 1} is not valid {encoding}; "
+                        "if the file uses another encoding, pass it with the `encoding` option "
+                        f"(e.g. encoding=\"latin-1\", or \"{AUTO_ENCODING}\" for mixed files)",
+                        line=number,
+                    ) from None
+                text = raw.decode("latin-1")
+                n_latin1 += 1
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
             yield number, text.rstrip("\r\n")
+    if n_latin1:
+        warnings.warn(f"{path}: {n_latin1} line(s) are not UTF-8 and were read as Latin-1")
 
 
 def iter_jsonl(path: PathLike, *, encoding: str = "utf-8") -> Iterator[Tuple[int, Dict[str, Any]]]:

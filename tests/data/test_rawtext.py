@@ -146,3 +146,12 @@ def test_gutenberg_raw_asset(assets_dir):
     dev = {json.loads(line)["text"] for line in (assets_dir / "gutenberg" / "dev.jsonl").open(encoding="utf-8")}
     raw = path.read_text(encoding="utf-8")
     assert not any(text in raw for text in dev)
+
+
+def test_mixed_encoding_reads_latin1_lines_with_a_warning(tmp_path):
+    path = tmp_path / "mixed.txt"
+    path.write_bytes("café au lait\n".encode("utf-8") + "naïve\n".encode("latin-1"))
+    with pytest.raises(InputFormatError, match=r"mixed.txt:2: .*utf-8-or-latin-1"):
+        list(iter_texts(path))
+    with pytest.warns(UserWarning, match="1 line\\(s\\) are not UTF-8"):
+        assert list(iter_texts(path, encoding="utf-8-or-latin-1")) == ["café au lait", "naïve"]
