@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ASSETS = CONFIGS.parent / "assets"
 CONLL = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\ncall NN I-NP O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n"
 SST2 = "sentence\tlabel\n" + "".join(
     f"{text} \t{label}\n" for text, label in [("a great movie", 1), ("dull and slow", 0)] * 10
@@ -28,10 +29,12 @@ def data(tmp_path_factory):
 
 
 def _overrides(config, data):
-    if "ner" in config:
+    if "wnut17" in config:
+        paths = [ASSETS / "wnut17" / "train.conll", ASSETS / "wnut17" / "dev.conll"]
+    elif "ner" in config:
         paths = [data / "ner.txt", data / "ner.txt"]
     elif "authors" in config:
-        paths = [Path("assets/gutenberg/train.jsonl"), Path("assets/gutenberg/dev.jsonl")]
+        paths = [ASSETS / "gutenberg" / "train.jsonl", ASSETS / "gutenberg" / "dev.jsonl"]
     else:
         paths = [data / "sst2.tsv", data / "sst2.tsv"]
     args = ["--paths.train", str(paths[0]), "--paths.dev", str(paths[1])]
@@ -42,6 +45,7 @@ def _overrides(config, data):
 
 
 STATIC_CONFIGS = [
+    "demo_ner_wnut17_static.cfg",
     "ner.cfg", "ner_static.cfg", "ner_spacy_vectors.cfg", "textcat_static.cfg", "textcat_spacy_vectors.cfg",
     "demo_ner_wnut17.cfg", "demo_textcat_authors.cfg"]
 
