@@ -14,7 +14,8 @@ On the first 2,000 sentences of CoNLL-2003 dev (words as given, no tokenizer):
   by ``torch.utils.flop_counter``) per second, as a fraction of this machine's
   fp32 matmul FLOP/s measured in the same run;
 - pretraining tokens/s (``medium``) with 1 process and with 2 DDP processes
-  (``torchrun``, gloo), on the first lines of ``corpus/brown/brown.txt``.
+  (``torchrun``, gloo), the machine's cores split between them, on the first
+  lines of ``corpus/brown/brown.txt``.
 
 Times are medians of ``--repeats`` runs. Run on an otherwise idle machine:
 
@@ -23,6 +24,7 @@ Times are medians of ``--repeats`` runs. Run on an otherwise idle machine:
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -179,15 +181,17 @@ def padded_run(reference: PaddedELMo, sentences: List[List[str]], batch_size: in
     return results
 
 
-def pretrain_rate(texts: Path, *, processes: int, steps: int, lines: int) -> float:
-    """Aggregate pretraining tokens/s of ``medium`` (last logged step, no dev set)."""
+def pretrain_rate(texts: Path, *, processes: int, steps: int, lines: int, threads: int) -> float:
+    """Aggregate pretraining tokens/s of ``medium`` (last logged step, no dev set),
+    ``threads`` torch threads per process."""
     with tempfile.TemporaryDirectory() as tmp:
         worker = [__file__, "--pretrain-worker", str(texts), "--output", tmp, "--steps", str(steps), "--lines", str(lines)]
         if processes == 1:
             command = [sys.executable, *worker]
         else:
             command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), *worker]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         records = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
         return [r for r in records if r.get("kind") == "train"][-1]["tokens_per_second"]
 
@@ -201,6 +205,10 @@ def pretrain_worker(texts: Path, output: Path, *, steps: int, lines: int) -> Non
         texts=corpus, output_dir=output, config="medium", steps=steps, checkpoint_every=steps,
         eval_every=10 * steps, log_every=steps, dev_fraction=0.0, progress=False,
     )
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -237,6 +245,7 @@ def main() -> None:
         repeats=args.repeats,
     )
     rows.append((f"{CNN_PIPELINE} CNN tok2vec (spaCy)", n_words / seconds, "", ""))
+    progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
 
     small_layers = None
     for preset in ("small", "medium"):
@@ -249,6 +258,7 @@ def main() -> None:
         empty_type_cache(nlp)
         flops = count_flops(run)
         rows.append((f"lm_elmo {preset} (spacy-lm-suite.ELMo.v1)", n_words / seconds, f"{flops / seconds / peak:.1%}", ""))
+        progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
         if preset == "small":
             small_row = len(rows) - 1
             component = nlp.get_pipe("lm_elmo")
@@ -260,6 +270,7 @@ def main() -> None:
     flops = count_flops(lambda: padded_run(reference, sentences, args.padded_batch_size))
     difference = max(float(numpy.abs(ours - theirs).max()) for ours, theirs in zip(small_layers, padded))
     rows.append(("plain padded PyTorch, small (reference)", n_words / seconds, f"{flops / seconds / peak:.1%}", ""))
+    progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
     rows[small_row] = rows[small_row][:3] + (f"{difference:.2e}",)
 
     print()
@@ -270,11 +281,15 @@ def main() -> None:
 
     texts = args.datasets / "corpus" / "brown" / "brown.txt"
     print()
-    print("| pretraining (medium) | tokens/s |")
-    print("| --- | ---: |")
+    print("| pretraining (medium) | torch threads per process | tokens/s |")
+    print("| --- | ---: | ---: |")
+    cores = os.cpu_count() or 1
     for processes in (1, 2):
-        rate = pretrain_rate(texts, processes=processes, steps=args.pretrain_steps, lines=args.pretrain_lines)
-        print(f"| {processes} process{'es' if processes > 1 else ''} | {rate:,.0f} |")
+        threads = max(1, cores // processes)
+        rate = pretrain_rate(
+            texts, processes=processes, steps=args.pretrain_steps, lines=args.pretrain_lines, threads=threads
+        )
+        print(f"| {processes} process{'es' if processes > 1 else ''} | {threads} | {rate:,.0f} |")
 
 
 if __name__ == "__main__":
