@@ -158,3 +158,17 @@ def test_given_corpus_file_is_used_as_is(corpus, tmp_path):
     assert config["corpus"]["tokenization"] == "given pre-tokenised corpus file"
     with pytest.raises(UserError, match="no such corpus file"):
         train_word2vec(None, tmp_path / "other", corpus_file=tmp_path / "missing.txt", progress=False)
+
+
+def test_hierarchical_softmax_objective_matches_definition(corpus, tmp_path):
+    """The HS objective of one CBOW example: -sum_d log s((1 - 2 code_d) h.syn1[point_d])."""
+    result = train_word2vec(corpus, tmp_path / "run", settings=settings(hs=True, negative=0), progress=False)
+    model = result.model
+    sample = ObjectiveSample.load(tmp_path / "run" / "checkpoint" / "loss_sample.npz")
+    one = ObjectiveSample("cbow", sample.targets[:1], sample.inputs[:1], sample.negatives[:1])
+    inputs = [i for i in one.inputs[0] if i >= 0]
+    h = model.wv.vectors[inputs].astype(np.float64).mean(axis=0)
+    word = model.wv.index_to_key[one.targets[0]]
+    codes, points = model.wv.get_vecattr(word, "code"), model.wv.get_vecattr(word, "point")
+    expected = sum(np.log1p(np.exp(-(1.0 - 2.0 * c) * (h @ model.syn1[p]))) for c, p in zip(codes, points))
+    assert one.evaluate(model)["loss"] == pytest.approx(expected, rel=1e-10)
