@@ -8,8 +8,9 @@ after each, then the vector exports. ``resume=True`` continues from the last
 checkpoint; with one thread the result equals an uninterrupted run exactly.
 """
 
+import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -20,7 +21,7 @@ from ..training_run import RunDirectory, remove_failed_run
 from .cooccur import Cooccurrence, Vocabulary, build_vocabulary, count_cooccurrences
 from .train import EpochRecord, GloVeModel, GloVeSettings, train_model
 
-__all__ = ["GloVeSettings", "GloVeModel", "Cooccurrence", "Vocabulary", "train_glove", "count_corpus"]
+__all__ = ["GloVeSettings", "GloVeModel", "GloVeResult", "Cooccurrence", "Vocabulary", "train_glove", "count_corpus"]
 
 PathLike = Union[str, Path]
 TRAINER = "glove"
@@ -45,11 +46,13 @@ def count_corpus(corpus_path: PathLike, settings: GloVeSettings, *, tmp_dir: Opt
     return cooc
 
 
+@dataclass
 class GloVeResult:
-    def __init__(self, output_dir: Path, model: GloVeModel, vocab: Vocabulary, epochs: List[Dict],
-                 cooccurrence: Optional[Dict]) -> None:
-        self.output_dir, self.model, self.vocab, self.epochs, self.cooccurrence = (
-            output_dir, model, vocab, epochs, cooccurrence)
+    output_dir: Path
+    model: GloVeModel
+    vocab: Vocabulary
+    epochs: List[Dict]  # this call's per-epoch records
+    cooccurrence: Optional[Dict]  # counting statistics (see CooccurrenceStats)
 
 
 def train_glove(
@@ -155,8 +158,6 @@ def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: G
         run.save_state({**state, "complete": True})
         if not keep_checkpoint:
             (run.checkpoint / WEIGHTS_FILE).unlink(missing_ok=True)
-            import shutil
-
             shutil.rmtree(run.checkpoint / COOCCURRENCE_DIR, ignore_errors=True)
     stats = asdict(cooc.stats) if cooc.stats is not None else None
     return GloVeResult(run.path, model, cooc.vocab, records, stats)
