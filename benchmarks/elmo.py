@@ -17,7 +17,9 @@ On the first 2,000 sentences of CoNLL-2003 dev (words as given, no tokenizer):
   (``torchrun``, gloo), the machine's cores split between them, on the first
   lines of ``corpus/brown/brown.txt``.
 
-Times are medians of ``--repeats`` runs. Run on an otherwise idle machine:
+Times are medians of ``--repeats`` runs; words per CPU-second (this process's
+threads) are shown beside words/s, as they suffer less when other jobs share
+the cores. Run on an otherwise idle machine:
 
     nice -n 10 python benchmarks/elmo.py --datasets ../shared/datasets
 """
@@ -59,14 +61,18 @@ def first_sentences(path: Path, n: int) -> List[List[str]]:
     return sentences
 
 
-def median_seconds(run: Callable[[], object], *, repeats: int, before: Callable[[], object] = lambda: None) -> float:
-    times = []
+def median_seconds(
+    run: Callable[[], object], *, repeats: int, before: Callable[[], object] = lambda: None
+) -> Tuple[float, float]:
+    """Median wall-clock seconds and median CPU seconds of this process (all its threads)."""
+    wall, cpu = [], []
     for _ in range(repeats):
         before()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def matmul_flops(*, size: int = 1024, repeats: int = 20) -> float:
@@ -74,7 +80,7 @@ def matmul_flops(*, size: int = 1024, repeats: int = 20) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):
         a @ b
-    return 2 * size**3 / median_seconds(lambda: a @ b, repeats=repeats)
+    return 2 * size**3 / median_seconds(lambda: a @ b, repeats=repeats)[0]
 
 
 def count_flops(run: Callable[[], object]) -> int:
@@ -237,14 +243,14 @@ def main() -> None:
     print(f"{len(sentences)} sentences, {n_words} words of CoNLL-2003 dev; torch threads: {torch.get_num_threads()}")
     peak = matmul_flops()
     print(f"fp32 matmul: {peak / 1e9:.1f} GFLOP/s")
-    rows: List[Tuple[str, float, str, str]] = []
+    rows: List[Tuple[str, float, float, str, str]] = []
 
     cnn = spacy.load(CNN_PIPELINE, enable=["tok2vec"])
-    seconds = median_seconds(
+    seconds, cpu = median_seconds(
         lambda: list(cnn.pipe([Doc(cnn.vocab, words=words) for words in sentences], batch_size=args.batch_size)),
         repeats=args.repeats,
     )
-    rows.append((f"{CNN_PIPELINE} CNN tok2vec (spaCy)", n_words / seconds, "", ""))
+    rows.append((f"{CNN_PIPELINE} CNN tok2vec (spaCy)", n_words / seconds, n_words / cpu, "", ""))
     progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
 
     small_layers = None
@@ -254,10 +260,12 @@ def main() -> None:
         def run() -> list:
             return list(nlp.pipe([Doc(nlp.vocab, words=words) for words in sentences], batch_size=args.batch_size))
 
-        seconds = median_seconds(run, repeats=args.repeats, before=lambda: empty_type_cache(nlp))
+        seconds, cpu = median_seconds(run, repeats=args.repeats, before=lambda: empty_type_cache(nlp))
         empty_type_cache(nlp)
         flops = count_flops(run)
-        rows.append((f"lm_elmo {preset} (spacy-lm-suite.ELMo.v1)", n_words / seconds, f"{flops / seconds / peak:.1%}", ""))
+        rows.append(
+            (f"lm_elmo {preset} (spacy-lm-suite.ELMo.v1)", n_words / seconds, n_words / cpu, f"{flops / seconds / peak:.1%}", "")
+        )
         progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
         if preset == "small":
             small_row = len(rows) - 1
@@ -266,18 +274,20 @@ def main() -> None:
             reference = PaddedELMo(torch_elmo(component.encoder))
 
     padded = padded_run(reference, sentences, args.padded_batch_size)
-    seconds = median_seconds(lambda: padded_run(reference, sentences, args.padded_batch_size), repeats=args.repeats)
+    seconds, cpu = median_seconds(lambda: padded_run(reference, sentences, args.padded_batch_size), repeats=args.repeats)
     flops = count_flops(lambda: padded_run(reference, sentences, args.padded_batch_size))
     difference = max(float(numpy.abs(ours - theirs).max()) for ours, theirs in zip(small_layers, padded))
-    rows.append(("plain padded PyTorch, small (reference)", n_words / seconds, f"{flops / seconds / peak:.1%}", ""))
+    rows.append(
+        ("plain padded PyTorch, small (reference)", n_words / seconds, n_words / cpu, f"{flops / seconds / peak:.1%}", "")
+    )
     progress(f"{rows[-1][0]}: {rows[-1][1]:,.0f} words/s")
-    rows[small_row] = rows[small_row][:3] + (f"{difference:.2e}",)
+    rows[small_row] = rows[small_row][:4] + (f"{difference:.2e}",)
 
     print()
-    print("| encoder | words/s | FLOP/s / matmul peak | max abs diff from reference |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, rate, fraction, diff in rows:
-        print(f"| {name} | {rate:,.0f} | {fraction} | {diff} |")
+    print("| encoder | words/s | words per CPU-second | FLOP/s / matmul peak | max abs diff from reference |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, rate, cpu_rate, fraction, diff in rows:
+        print(f"| {name} | {rate:,.0f} | {cpu_rate:,.0f} | {fraction} | {diff} |")
 
     texts = args.datasets / "corpus" / "brown" / "brown.txt"
     print()
