@@ -127,16 +127,21 @@ def test_interrupted_save_is_rolled_back_or_forward(tmp_path):
     assert (out / "head.safetensors").exists()
 
 
+STEPS = 200
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_exactly(tmp_path):
     """SIGKILL a pretraining process at an arbitrary moment after its first
     checkpoint, resume, and compare with an uninterrupted run."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(synthetic_texts()) + "\n")
+    # enough steps that the victim is still running well after its first checkpoint
     script = (
+        f"STEPS = {STEPS}\n"
         "import sys\n"
         "from spacy_lm_suite.elmo.pretrain import pretrain_elmo\n"
-        "pretrain_elmo(texts=sys.argv[1], output_dir=sys.argv[2], steps=30, checkpoint_every=4, "
+        "pretrain_elmo(texts=sys.argv[1], output_dir=sys.argv[2], steps=STEPS, checkpoint_every=4, "
         "resume=True, config='tiny', vocab_size=40, batch_size=8, seq_len=12, seed=3, log_every=2, progress=False)\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -159,7 +164,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert run(tmp_path / "killed").wait(timeout=300) == 0
     assert_same_tensors(tensors(tmp_path / "full"), tensors(tmp_path / "killed"))
     assert train_records(tmp_path / "full") == train_records(tmp_path / "killed")
-    assert killed_at < 30
+    assert killed_at < STEPS
 
 
 def test_encode_texts_splits_sentences_and_long_sequences():
