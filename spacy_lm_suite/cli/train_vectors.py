@@ -21,6 +21,14 @@ _OUTPUT_HELP = (
     "Run folder: vectors/ (table), pipeline/ (for \\[initialize] vectors), vectors.txt/.bin, "
     "metrics.jsonl/.csv, curves.png, checkpoint/"
 )
+# Options shared by both trainers (typer reads each OptionInfo afresh per command).
+_FALLBACK_OPTION = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens")
+_TOKENIZER_OPTION = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder")
+_PRETOKENIZED_OPTION = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace")
+_TEXT_FORMAT_OPTION = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy")
+_ENCODING_OPTION = typer.Option("utf-8", "--encoding", help="Encoding of the input files (utf-8-or-latin-1: Latin-1 where a line is not UTF-8)")
+_LIMIT_OPTION = typer.Option(0, "--limit", help="Read only the first N texts (0: all)")
+_LANG_OPTION = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline")
 
 
 def _fallback(value: str) -> List[str]:
@@ -77,13 +85,13 @@ def word2vec_command(
     workers: int = typer.Option(2, "--workers", help="Training threads"),
     seed: int = typer.Option(1, "--seed", help="Random seed"),
     loss_sample_size: int = typer.Option(10000, "--loss-sample", help="Examples in the fixed loss sample"),
-    fallback: str = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens"),
-    tokenizer: str = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder"),
-    pretokenized: bool = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace"),
-    text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the input files"),
-    limit: int = typer.Option(0, "--limit", help="Read only the first N texts (0: all)"),
-    lang: str = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline"),
+    fallback: str = _FALLBACK_OPTION,
+    tokenizer: str = _TOKENIZER_OPTION,
+    pretokenized: bool = _PRETOKENIZED_OPTION,
+    text_format: str = _TEXT_FORMAT_OPTION,
+    encoding: str = _ENCODING_OPTION,
+    limit: int = _LIMIT_OPTION,
+    lang: str = _LANG_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the unfinished run in OUTPUT_DIR (same INPUT; its saved settings)"),
     extend: bool = typer.Option(False, "--extend", help="Train the finished run in OUTPUT_DIR on INPUT as more text (vocabulary update)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUTPUT_DIR"),
@@ -132,13 +140,13 @@ def glove_command(
     seed: int = typer.Option(0, "--seed", help="Random seed (initialisation and shuffles)"),
     sum_context: bool = typer.Option(True, "--sum-context/--word-only", help="Output word + context vectors, or word vectors only"),
     dtype: str = typer.Option("float32", "--dtype", help="Parameter precision: float32, or float64 as Stanford's code (slower)"),
-    fallback: str = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens"),
-    tokenizer: str = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder"),
-    pretokenized: bool = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace"),
-    text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the input files"),
-    limit: int = typer.Option(0, "--limit", help="Read only the first N texts (0: all)"),
-    lang: str = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline"),
+    fallback: str = _FALLBACK_OPTION,
+    tokenizer: str = _TOKENIZER_OPTION,
+    pretokenized: bool = _PRETOKENIZED_OPTION,
+    text_format: str = _TEXT_FORMAT_OPTION,
+    encoding: str = _ENCODING_OPTION,
+    limit: int = _LIMIT_OPTION,
+    lang: str = _LANG_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the unfinished run in OUTPUT_DIR from its checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUTPUT_DIR"),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train at most N epochs now (resume later)"),
