@@ -11,7 +11,7 @@ from spacy_lm_suite.elmo import ELMo, ELMoConfig
 from spacy_lm_suite.elmo.checkpoint import save_elmo
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = ["ner_elmo.cfg", "textcat_elmo.cfg", "ner_elmo_static.cfg"]
+CONFIGS = ["ner_elmo.cfg", "textcat_elmo.cfg", "ner_elmo_static.cfg", "textcat_elmo_static.cfg"]
 CONLL = """-DOCSTART- -X- -X- O
 
 EU NNP B-NP B-ORG
