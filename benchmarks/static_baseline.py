@@ -15,8 +15,6 @@ seed-0 2,000-row slice of train.tsv, trained on the rest), with the same seeds.
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from spacy_lm_suite.vectors.loading import load_vectors  # noqa: E402
 from spacy_lm_suite.vectors.coverage import coverage  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from spacy_runs import summarize, train  # noqa: E402
 
 
 def write_spacy_vectors(table, path: Path) -> Path:
@@ -61,16 +62,6 @@ def spacy_table_coverage(vectors_dir: Path, words):
     nlp = spacy.load(vectors_dir)
     found = sum(1 for word in words if nlp.vocab.strings.add(word) in nlp.vocab.vectors)
     return found / len(words)
-
-
-def train(config: Path, output: Path, overrides, log: Path) -> float:
-    if not (output / "model-best" / "meta.json").exists():
-        command = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        with log.open("w") as log_file:
-            subprocess.run(command, check=True, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    meta = json.loads((output / "model-best" / "meta.json").read_text())
-    return meta["performance"]
 
 
 def main() -> None:
@@ -148,11 +139,7 @@ def main() -> None:
     for task in args.tasks:
         for system in ("spacy", "ours"):
             values = [100 * perf[metric[task]] for t, s, _, perf in results if t == task and s == system]
-            summary[f"{task}/{system}"] = {
-                "values": values,
-                "mean": statistics.fmean(values),
-                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            }
+            summary[f"{task}/{system}"] = summarize(values)
     report["results"] = summary
     report["seconds"] = time.time() - started
 

@@ -1,4 +1,4 @@
-"""``pretrain-elmo``: pretrain an ELMo biLM on raw text (resumable, torchrun-aware)."""
+"""``pretrain-elmo`` (an ELMo biLM on raw text, resumable, torchrun-aware) and ``export-elmo``."""
 
 import os
 from pathlib import Path
@@ -98,3 +98,34 @@ def pretrain_elmo_command(
     dev_text = f"{result.dev_perplexity:.1f}" if result.dev_perplexity is not None else "n/a"
     train_text = f"{result.train_perplexity:.1f}" if result.train_perplexity is not None else "n/a"
     msg.text(f"train perplexity {train_text}, dev perplexity {dev_text}, {result.tokens_per_second:.0f} tokens/s")
+
+
+@app.command("export-elmo")
+def export_elmo_command(
+    pretrain_dir: Path = typer.Argument(..., metavar="PRETRAIN_DIR", help="A pretrain-elmo output", show_default=False),
+    output_dir: Path = typer.Argument(
+        ..., metavar="OUTPUT_DIR", help="Where the encoder goes (new or empty)", show_default=False
+    ),
+    include_vocab: bool = typer.Option(False, "--vocab", help="Also copy vocab.json (only the LM head uses it)"),
+    allow_unfinished: bool = typer.Option(False, "--allow-unfinished", help="Export a run that has not finished"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in OUTPUT_DIR"),
+    command: Optional[str] = typer.Option(None, "--command", help="The pretraining command, for the record"),
+) -> None:
+    """Copy a pretrained ELMo encoder (config + weights, metrics, curves, provenance) out of its run."""
+    from ..elmo.export import PROVENANCE_FILE, export_encoder
+
+    record = export_encoder(
+        pretrain_dir,
+        output_dir,
+        include_vocab=include_vocab,
+        allow_unfinished=allow_unfinished,
+        overwrite=overwrite,
+        command=command,
+    )
+    dev = record["dev_perplexity"]
+    msg.good(
+        f"Exported step {record['step']} (dev perplexity {dev:.1f}) to {output_dir}"
+        if dev is not None
+        else f"Exported step {record['step']} to {output_dir}"
+    )
+    msg.text(f"Provenance: {output_dir / PROVENANCE_FILE}")
