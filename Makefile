@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of torch; a bare `torch` would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,benchmarks]"
+	$(BIN)/python -m pip install -q -e ".[test,benchmarks,project]"
 	touch $@
 
 demo: $(STAMP)
