@@ -17,15 +17,13 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import summarize, train  # noqa: E402
+from spacy_runs import METRIC, summarize, train_jobs  # noqa: E402
 
 SYSTEMS = {"elmo": "{task}_elmo.cfg", "elmo+glove": "{task}_elmo_static.cfg"}
-METRIC = {"ner": "ents_f", "textcat": "cats_micro_f"}
 LABEL = {"ner": "CoNLL-2003 dev F1", "textcat": "SST-2 2k-slice accuracy"}
 
 
@@ -75,14 +73,7 @@ def main() -> None:
                 output = args.training_dir / f"{task}-{system.replace('+', '-')}-seed{seed}"
                 jobs.append((task, system, seed, config, output, overrides))
 
-    def run(job):
-        task, system, seed, config, output, overrides = job
-        performance = train(config, output, overrides, output.with_suffix(".log"))
-        print(f"{output.name}: {METRIC[task]} {performance[METRIC[task]]:.4f}", flush=True)
-        return task, system, seed, performance
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(run, jobs))
+    results = train_jobs(jobs, parallel=args.jobs)
 
     summary = {
         f"{task}/{system}": summarize([100 * perf[METRIC[task]] for t, s, _, perf in results if (t, s) == (task, system)])

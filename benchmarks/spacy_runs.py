@@ -6,8 +6,9 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 
 def train(config: Path, output: Path, overrides: Sequence[str], log: Path) -> Dict:
@@ -33,3 +34,20 @@ def summarize(values: List[float]) -> Dict:
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
     }
+
+
+METRIC = {"ner": "ents_f", "textcat": "cats_micro_f"}
+
+
+def train_jobs(jobs: List[Tuple], *, parallel: int) -> List[Tuple[str, str, int, Dict]]:
+    """Run ``(task, system, seed, config, output, overrides)`` jobs, ``parallel``
+    at a time (one core each); return ``(task, system, seed, performance)``."""
+
+    def run(job):
+        task, system, seed, config, output, overrides = job
+        performance = train(config, output, overrides, output.with_suffix(".log"))
+        print(f"{output.name}: {METRIC[task]} {performance[METRIC[task]]:.4f}", flush=True)
+        return task, system, seed, performance
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(run, jobs))

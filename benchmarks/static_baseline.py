@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +27,7 @@ from spacy_lm_suite.vectors.loading import load_vectors  # noqa: E402
 from spacy_lm_suite.vectors.coverage import coverage  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import summarize, train  # noqa: E402
+from spacy_runs import METRIC, summarize, train_jobs  # noqa: E402
 
 
 def write_spacy_vectors(table, path: Path) -> Path:
@@ -125,20 +124,12 @@ def main() -> None:
                     overrides += ["--paths.vectors", str(ours_dir)]
                 jobs.append((task, system, seed, REPO / "configs" / config_name, args.training_dir / name, overrides))
 
-    def run(job):
-        task, system, seed, config, output, overrides = job
-        performance = train(config, output, overrides, output.with_suffix(".log"))
-        print(f"{output.name}: {performance}", flush=True)
-        return task, system, seed, performance
+    results = train_jobs(jobs, parallel=args.jobs)
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(run, jobs))
-
-    metric = {"ner": "ents_f", "textcat": "cats_micro_f"}
     summary = {}
     for task in args.tasks:
         for system in ("spacy", "ours"):
-            values = [100 * perf[metric[task]] for t, s, _, perf in results if t == task and s == system]
+            values = [100 * perf[METRIC[task]] for t, s, _, perf in results if t == task and s == system]
             summary[f"{task}/{system}"] = summarize(values)
     report["results"] = summary
     report["seconds"] = time.time() - started
