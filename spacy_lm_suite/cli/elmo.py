@@ -30,7 +30,9 @@ def pretrain_elmo_command(
         ..., metavar="INPUT", help="Raw text: a file, a folder or a glob (see --format)", show_default=False
     ),
     output_dir: Path = typer.Argument(
-        ..., metavar="OUTPUT_DIR", help="Model, checkpoints, metrics.jsonl and curves.png", show_default=False
+        ..., metavar="OUTPUT_DIR",
+        help="Model, checkpoints, metrics.jsonl and curves.png: a new or empty folder, or a run to --resume",
+        show_default=False
     ),
     preset: str = typer.Option("tiny", "--preset", help="Model shape: tiny, small or medium"),
     config_path: Optional[Path] = typer.Option(None, "--config", help="An ELMo config.json (instead of --preset)"),
@@ -47,8 +49,8 @@ def pretrain_elmo_command(
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between dev evaluations"),
     log_every: int = typer.Option(50, "--log-every", help="Steps between metrics.jsonl records"),
     dev: Optional[str] = typer.Option(None, "--dev", help="Held-out raw text (default: hold out --dev-fraction)"),
-    dev_fraction: float = typer.Option(0.01, "--dev-fraction", help="Share of sequences held out without --dev"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in OUTPUT_DIR if there is one"),
+    dev_fraction: float = typer.Option(0.01, "--dev-fraction", help="Share of sequences held out without --dev, in [0, 1) (0: none)"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the pretrain-elmo checkpoint in OUTPUT_DIR if there is one"),
     max_steps_this_run: Optional[int] = typer.Option(None, "--max-steps-this-run", help="Stop after this many steps"),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (after a checkpoint) after this time"),
     tokenizer: str = typer.Option("spacy", "--tokenizer", help="spacy (blank English tokenizer) or whitespace"),
@@ -108,7 +110,7 @@ def export_elmo_command(
     ),
     include_vocab: bool = typer.Option(False, "--vocab", help="Also copy vocab.json (only the LM head uses it)"),
     allow_unfinished: bool = typer.Option(False, "--allow-unfinished", help="Export a run that has not finished"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in OUTPUT_DIR"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in OUTPUT_DIR (only its files; others are kept)"),
     command: Optional[str] = typer.Option(None, "--command", help="The pretraining command, for the record"),
 ) -> None:
     """Copy a pretrained ELMo encoder (config + weights, metrics, curves, provenance) out of its run."""

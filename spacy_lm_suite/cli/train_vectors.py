@@ -8,6 +8,7 @@ import typer
 from wasabi import msg
 
 from . import app
+from ..runs.outputs import write_json_atomic
 
 train_vectors_app = typer.Typer(
     help="Train static word vectors on raw text (Word2Vec via gensim, or our GloVe) and write a "
@@ -29,6 +30,9 @@ _TEXT_FORMAT_OPTION = typer.Option("auto", "--format", help="auto, lines, paragr
 _ENCODING_OPTION = typer.Option("utf-8", "--encoding", help="Encoding of the input files (utf-8-or-latin-1: Latin-1 where a line is not UTF-8)")
 _LIMIT_OPTION = typer.Option(0, "--limit", help="Read only the first N texts (0: all)")
 _LANG_OPTION = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline")
+_OVERWRITE_OPTION = typer.Option(
+    False, "--overwrite", help="Replace an earlier train-vectors run in OUTPUT_DIR (only its files; others are kept)"
+)
 
 
 def _fallback(value: str) -> List[str]:
@@ -51,7 +55,7 @@ def _evaluate(output_dir: Path) -> None:
 
     table = LMVectors().from_disk(output_dir / "vectors")
     result = evaluate_vectors(table)
-    (output_dir / "evaluation.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json_atomic(output_dir / "evaluation.json", result)
     analogy = result["analogy"]["3cosadd"]
     msg.text(
         f"Evaluation: WS353 rho {result['wordsim353']['spearman']:.3f}, SimLex rho "
@@ -94,7 +98,7 @@ def word2vec_command(
     lang: str = _LANG_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the unfinished run in OUTPUT_DIR (same INPUT; its saved settings)"),
     extend: bool = typer.Option(False, "--extend", help="Train the finished run in OUTPUT_DIR on INPUT as more text (vocabulary update)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUTPUT_DIR"),
+    overwrite: bool = _OVERWRITE_OPTION,
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train at most N epochs now (resume later)"),
     evaluate: bool = typer.Option(False, "--evaluate", help="Run analogy/WS353/SimLex at the end (evaluation.json)"),
     tmp_dir: Optional[Path] = typer.Option(None, "--tmp-dir", help="Folder for the temporary corpus file"),
@@ -148,7 +152,7 @@ def glove_command(
     limit: int = _LIMIT_OPTION,
     lang: str = _LANG_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the unfinished run in OUTPUT_DIR from its checkpoint"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUTPUT_DIR"),
+    overwrite: bool = _OVERWRITE_OPTION,
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train at most N epochs now (resume later)"),
     keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint", help="Keep co-occurrences and AdaGrad state when done"),
     evaluate: bool = typer.Option(False, "--evaluate", help="Run analogy/WS353/SimLex at the end (evaluation.json)"),

@@ -1,20 +1,26 @@
 """``convert-vectors``, ``coverage`` and ``evaluate-vectors``: static-vector tables."""
 
-import json
-import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from wasabi import msg
 
 from . import app
 from ..errors import UserError
+from ..runs.options import require_at_least, require_non_negative
+from ..runs.outputs import (
+    atomic_output_dir,
+    atomic_write_file,
+    check_output_dir,
+    check_output_file,
+    write_json_atomic,
+)
 
 OUTPUT_FORMATS = ("table", "pipeline", "word2vec-text", "word2vec-bin")
+COMMAND = "convert-vectors"
 
 
 @contextmanager
@@ -28,19 +34,6 @@ def _warnings_to_messages() -> Iterator[None]:
             for warning in caught:
                 if not issubclass(warning.category, DeprecationWarning):
                     msg.warn(str(warning.message))
-
-
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
-    """Write JSON through a temporary file, so a failure leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file_:
-            json.dump(data, file_, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _fallback_option(value: Optional[str]) -> Optional[List[str]]:
@@ -60,35 +53,41 @@ def convert_vectors_command(
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vectors table"),
     lang: str = typer.Option("en", "--lang", help="Language of the pipeline (--output-format pipeline)"),
     errors: str = typer.Option("strict", "--errors", help="Non-UTF-8 words: strict (fail), skip or replace"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier convert-vectors output (only its files; others are kept)"),
 ) -> None:
-    """Convert a vectors file into our table (or a spaCy pipeline, or word2vec)."""
+    """Convert a vectors file into our table (or a spaCy pipeline, or word2vec).
+
+    A table or pipeline goes into a new or empty folder (or, with --overwrite,
+    over an earlier output of this command); a word2vec file must not exist
+    (or --overwrite). Everything is written atomically: a failure leaves the
+    output as it was.
+    """
     from ..vectors.formats import write_word2vec
-    from ..vectors.loading import atomic_directory, load_vectors, save_vectors_pipeline
+    from ..vectors.loading import blank_pipeline, load_vectors, save_vectors_pipeline
 
     if output_format not in OUTPUT_FORMATS:
         raise UserError(f"--output-format: expected one of {', '.join(OUTPUT_FORMATS)}, found {output_format!r}")
+    require_non_negative(truncate, option="--truncate")
+    require_non_negative(prune, option="--prune")
+    if output_format in ("table", "pipeline"):
+        check_output_dir(output_path, overwrite=overwrite, command=COMMAND)
+    else:
+        check_output_file(output_path, overwrite=overwrite, what=f"{output_format} file")
+    if output_format == "pipeline":
+        blank_pipeline(lang)
     with _warnings_to_messages():
         table = load_vectors(
             input_path, format=format, truncate=truncate, normalize=normalize,
             fallback=_fallback_option(fallback), name=name, errors=errors, prune=prune,
         )
     if output_format == "table":
-        with atomic_directory(output_path) as tmp:
+        with atomic_output_dir(output_path, command=COMMAND, overwrite=overwrite) as tmp:
             table.to_disk(tmp)
     elif output_format == "pipeline":
-        save_vectors_pipeline(table, output_path, lang=lang)
+        save_vectors_pipeline(table, output_path, lang=lang, overwrite=overwrite, command=COMMAND)
     else:
-        if output_path.is_dir():
-            raise UserError(f"{output_path}: is a folder; {output_format} writes a file")
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", dir=output_path.parent)
-        os.close(fd)
-        try:
-            write_word2vec(tmp_name, table.words, table.data, binary=output_format == "word2vec-bin")
-            os.replace(tmp_name, output_path)
-        except BaseException:
-            os.unlink(tmp_name)
-            raise
+        with atomic_write_file(output_path) as tmp:
+            write_word2vec(tmp, table.words, table.data, binary=output_format == "word2vec-bin")
     rows, dim = table.shape
     msg.good(
         f"Wrote {output_format} {output_path}: {rows} rows x {dim} dims, "
@@ -106,11 +105,16 @@ def coverage_command(
     lang: str = typer.Option("en", "--lang", help="Tokenizer language for text formats"),
     limit: int = typer.Option(0, "--limit", help="Read only the first N texts/sentences (0: all)"),
     top_missed: int = typer.Option(20, "--top-missed", help="List this many of the most frequent missed words"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON (replaced if it exists)"),
 ) -> None:
     """Share of tokens and types found, per fallback step (exact/lower/shape/miss)."""
     from ..vectors.coverage import corpus_tokens, coverage
     from ..vectors.loading import load_vectors
+
+    require_non_negative(limit, option="--limit")
+    require_non_negative(top_missed, option="--top-missed")
+    if output is not None:
+        check_output_file(output, overwrite=True, what="report file")
 
     with _warnings_to_messages():
         table = load_vectors(vectors_path, format=format, fallback=_fallback_option(fallback))
@@ -128,7 +132,7 @@ def coverage_command(
         msg.text("Most frequent missed: " + ", ".join(f"{word} ({count})" for word, count in report.missed))
     if output is not None:
         result.update(vectors=str(vectors_path), data=str(data_path), data_format=data_format)
-        _write_json(output, result)
+        write_json_atomic(output, result)
         msg.good(f"Wrote {output}")
 
 
@@ -142,11 +146,16 @@ def evaluate_vectors_command(
     analogies: Optional[Path] = typer.Option(None, "--analogies", help="questions-words file (default: gensim's copy)"),
     wordsim: Optional[Path] = typer.Option(None, "--wordsim", help="WordSim-353 TSV (default: gensim's copy)"),
     simlex: Optional[Path] = typer.Option(None, "--simlex", help="SimLex-999 TSV (default: gensim's copy)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write all results as JSON"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write all results as JSON (replaced if it exists)"),
 ) -> None:
     """Analogy accuracy (3CosAdd, 3CosMul), WordSim-353 and SimLex-999 Spearman, OOV rates."""
     from ..vectors.evaluate import evaluate_vectors
     from ..vectors.loading import load_vectors
+
+    require_at_least(restrict, 1, option="--restrict")
+    require_at_least(pairs_restrict, 1, option="--pairs-restrict")
+    if output is not None:
+        check_output_file(output, overwrite=True, what="report file")
 
     with _warnings_to_messages():
         table = load_vectors(vectors_path, format=format)
@@ -166,5 +175,5 @@ def evaluate_vectors_command(
     msg.table(rows, header=("benchmark", "score", "answered", "OOV"), divider=True, aligns=("l", "r", "r", "r"))
     if output is not None:
         result["vectors"] = str(vectors_path)
-        _write_json(output, result)
+        write_json_atomic(output, result)
         msg.good(f"Wrote {output}")

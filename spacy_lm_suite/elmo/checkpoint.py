@@ -5,24 +5,25 @@ A model directory holds ``config.json`` (:class:`ELMoConfig`),
 and, from pretraining, ``vocab.json``. A pretraining directory adds
 ``head.safetensors`` (the softmax), ``optimizer.safetensors`` (optimizer
 tensors) and ``state.json`` (step, data position, RNG states, optimizer
-settings, training arguments). Every file is written to a temporary name and
-renamed; ``state.json`` is written last and names the step that the
-safetensors files must carry in their metadata, so a run interrupted while
-saving is detected instead of silently mixing two steps.
+settings, training arguments). A checkpoint is saved with
+:class:`spacy_lm_suite.runs.checkpoints.Checkpoint`: every file under a
+temporary name, then ``state.json`` naming them (size and SHA-256), renamed
+last; a run interrupted while saving is rolled forward or back, never mixed.
+The safetensors files also carry their step in their metadata.
 """
 
 import base64
-import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import InputFormatError, UserError
+from ..runs.checkpoints import Checkpoint
+from ..runs.outputs import save_safetensors_atomic, write_json_atomic
 from .config import ELMoConfig
 from .modules import ELMo
 from .vocab import WordVocab
@@ -38,28 +39,9 @@ FORMAT = "spacy-lm-suite.elmo"
 PathLike = Union[str, Path]
 
 
-def write_json(path: PathLike, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def save_tensors(
-    path: PathLike,
-    tensors: Dict[str, torch.Tensor],
-    metadata: Optional[Dict[str, str]] = None,
-    *,
-    rename: bool = True,
-) -> None:
-    """Write a safetensors file to ``path.tmp``, then (if ``rename``) rename it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    data = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
-    save_file(data, str(tmp), metadata={"format": FORMAT, **(metadata or {})})
-    if rename:
-        os.replace(tmp, path)
+def save_tensors(path: PathLike, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None) -> None:
+    """Write a safetensors file with our format tag, atomically and with the umask's permissions."""
+    save_safetensors_atomic(path, tensors, {"format": FORMAT, **(metadata or {})})
 
 
 def read_tensors(path: PathLike) -> Dict[str, torch.Tensor]:
@@ -114,10 +96,10 @@ def save_elmo(
     given) to the directory ``path``, creating it if needed."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    write_json(path / CONFIG_FILE, model.config.to_dict())
+    write_json_atomic(path / CONFIG_FILE, model.config.to_dict())
     save_tensors(path / WEIGHTS_FILE, model.state_dict(), metadata)
     if vocab is not None:
-        vocab.to_json(path / VOCAB_FILE)
+        write_json_atomic(path / VOCAB_FILE, {"words": vocab.words})
     return path
 
 
@@ -144,6 +126,11 @@ def decode_rng_state(text: str) -> torch.Tensor:
 TRAINING_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, HEAD_FILE, OPTIMIZER_FILE)
 
 
+def training_checkpoint(output_dir: PathLike) -> Checkpoint:
+    """The checkpoint of a pretraining directory (its files and ``state.json``)."""
+    return Checkpoint(output_dir, files=TRAINING_FILES, state_file=STATE_FILE)
+
+
 def save_training_checkpoint(
     output_dir: PathLike,
     *,
@@ -154,14 +141,10 @@ def save_training_checkpoint(
     state: Dict[str, Any],
 ) -> None:
     """Write the model directory files plus ``head.safetensors``,
-    ``optimizer.safetensors`` and ``state.json`` (``state`` must hold ``step``).
-
-    All files are first written under ``*.tmp`` names, ``state.json.tmp``
-    last; then they are renamed, ``state.json`` last. A run killed at any
-    point leaves either the previous checkpoint or (rolled forward by
-    :func:`recover_checkpoint`) the new one, never a mix.
-    """
-    output_dir = Path(output_dir)
+    ``optimizer.safetensors`` and ``state.json`` (``state`` must hold ``step``)
+    as one atomic checkpoint (:class:`spacy_lm_suite.runs.checkpoints.Checkpoint`):
+    a run killed at any point leaves the previous checkpoint or the new one,
+    never a mix."""
     step = {"step": str(state["step"])}
     optimizer_state = optimizer.state_dict()
     tensors: Dict[str, torch.Tensor] = {}
@@ -172,82 +155,46 @@ def save_training_checkpoint(
                 tensors[f"{index}/{key}"] = value
             else:
                 scalars[f"{index}/{key}"] = value
-    _write_tmp_json(output_dir / CONFIG_FILE, model.config.to_dict())
-    _write_tmp_json(output_dir / VOCAB_FILE, {"words": vocab.words})
-    save_tensors(output_dir / WEIGHTS_FILE, model.state_dict(), step, rename=False)
-    save_tensors(output_dir / HEAD_FILE, head.state_dict(), step, rename=False)
-    save_tensors(output_dir / OPTIMIZER_FILE, tensors, step, rename=False)
     full_state = {**state, "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars}}
-    _write_tmp_json(output_dir / STATE_FILE, full_state)
-    recover_checkpoint(output_dir)
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def _write_tmp_json(path: Path, data: Any) -> None:
-    _tmp(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    training_checkpoint(output_dir).save(
+        full_state,
+        write={
+            CONFIG_FILE: lambda tmp: write_json_atomic(tmp, model.config.to_dict()),
+            VOCAB_FILE: lambda tmp: write_json_atomic(tmp, {"words": vocab.words}),
+            WEIGHTS_FILE: lambda tmp: save_tensors(tmp, model.state_dict(), step),
+            HEAD_FILE: lambda tmp: save_tensors(tmp, head.state_dict(), step),
+            OPTIMIZER_FILE: lambda tmp: save_tensors(tmp, tensors, step),
+        },
+    )
 
 
 def recover_checkpoint(output_dir: PathLike) -> None:
-    """Finish or discard a checkpoint whose saving was interrupted.
-
-    If a complete ``state.json.tmp`` exists, every file it belongs to was
-    written: rename them into place (``state.json`` last). Otherwise remove
-    the partial ``*.tmp`` files; the previous checkpoint is intact.
-    """
-    output_dir = Path(output_dir)
-    state_tmp = _tmp(output_dir / STATE_FILE)
-    complete = False
-    if state_tmp.exists():
-        try:
-            complete = isinstance(json.loads(state_tmp.read_text(encoding="utf-8")), dict)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            complete = False
-    for name in TRAINING_FILES:
-        tmp = _tmp(output_dir / name)
-        if tmp.exists():
-            if complete:
-                os.replace(tmp, output_dir / name)
-            else:
-                tmp.unlink()
-    if state_tmp.exists():
-        if complete:
-            os.replace(state_tmp, output_dir / STATE_FILE)
-        else:
-            state_tmp.unlink()
+    """Finish or discard a checkpoint whose saving was interrupted
+    (:meth:`spacy_lm_suite.runs.checkpoints.Checkpoint.recover`)."""
+    training_checkpoint(output_dir).recover()
 
 
 def load_training_checkpoint(
     output_dir: PathLike, *, model: ELMo, head: nn.Module, optimizer: torch.optim.Optimizer
 ) -> Dict[str, Any]:
-    """Restore weights and optimizer from ``output_dir``; returns ``state.json``."""
+    """Restore weights and optimizer from ``output_dir``; returns ``state.json``.
+    The files are first checked to be the ones ``state.json`` names."""
     output_dir = Path(output_dir)
-    recover_checkpoint(output_dir)
     state_path = output_dir / STATE_FILE
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFormatError(state_path, f"expected the JSON pretraining state ({err})") from None
-    if not isinstance(state, dict) or "step" not in state or "optimizer" not in state:
-        raise InputFormatError(state_path, "expected the JSON pretraining state with 'step' and 'optimizer'")
-    for name in (WEIGHTS_FILE, HEAD_FILE, OPTIMIZER_FILE):
-        found = tensors_metadata(output_dir / name).get("step")
-        if found != str(state["step"]):
-            raise UserError(
-                f"{output_dir / name}: saved at step {found}, but {STATE_FILE} is at step {state['step']} "
-                "(the run was interrupted while saving); restore the directory from a backup or start again"
-            )
+    state = training_checkpoint(output_dir).load_state()
+    if "step" not in state or "optimizer" not in state or "training" not in state:
+        raise InputFormatError(
+            state_path, "expected the state of a pretrain-elmo run (with 'step', 'optimizer' and 'training')"
+        )
     load_module_weights(model, output_dir / WEIGHTS_FILE, what=f"ELMo model described by {output_dir / CONFIG_FILE}")
     load_module_weights(head, output_dir / HEAD_FILE, what="softmax head described by state.json")
     tensors = read_tensors(output_dir / OPTIMIZER_FILE)
     per_param: Dict[int, Dict[str, Any]] = {}
-    for key, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
-        index, name = key.split("/", 1)
-        per_param.setdefault(int(index), {})[name] = value
     try:
+        for key, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
+            index, name = key.split("/", 1)
+            per_param.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer"]["param_groups"]})
-    except (ValueError, KeyError, RuntimeError) as err:
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
         raise InputFormatError(output_dir / OPTIMIZER_FILE, f"optimizer state does not fit this model ({err})") from None
     return state

@@ -5,6 +5,10 @@ the resume state (about 4x the encoder's size). Downstream components need
 only ``config.json`` and ``weights.safetensors``; the export adds the run's
 ``metrics.jsonl``, ``curves.png`` and a ``pretraining.json`` provenance record
 (step, tokens, perplexities, settings, the suite's git commit).
+
+The export folder is written by :func:`spacy_lm_suite.runs.outputs.atomic_output_dir`:
+a new or empty folder, or with ``overwrite`` an earlier export, whose files
+(those its manifest lists, never what ``pretraining.json`` says) are replaced.
 """
 
 import json
@@ -13,10 +17,12 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from ..errors import UserError
-from .checkpoint import CONFIG_FILE, STATE_FILE, VOCAB_FILE, WEIGHTS_FILE, load_elmo, write_json
+from ..errors import InputFormatError, UserError
+from ..runs.outputs import atomic_output_dir, check_output_dir, write_json_atomic
+from .checkpoint import CONFIG_FILE, STATE_FILE, VOCAB_FILE, WEIGHTS_FILE, load_elmo
 
 PROVENANCE_FILE = "pretraining.json"
+COMMAND = "export-elmo"
 RUN_FILES = ("metrics.jsonl", "curves.png")
 
 PathLike = Union[str, Path]
@@ -33,32 +39,32 @@ def export_encoder(
 ) -> Dict[str, Any]:
     """Copy the encoder of ``pretrain_dir`` into ``output_dir`` and return the
     provenance record written with it. ``output_dir`` must be new or empty, or,
-    with ``overwrite``, an earlier export (whose files are replaced).
+    with ``overwrite``, an earlier export (only its own files are replaced;
+    other files in the folder are kept).
 
     The weights are loaded once first, so a corrupt or mismatched checkpoint
     is reported before anything is written. ``command`` (the command line
     that produced the run) is recorded when given.
     """
     source, target = Path(pretrain_dir), Path(output_dir)
+    check_output_dir(target, overwrite=overwrite, command=COMMAND)
     state_path = source / STATE_FILE
     if not state_path.is_file():
         raise UserError(f"{source}: not a pretrain-elmo directory (no {STATE_FILE})")
-    state = json.loads(state_path.read_text(encoding="utf8"))
-    training = state.get("training", {})
+    try:
+        state = json.loads(state_path.read_text(encoding="utf8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFormatError(state_path, f"expected the JSON state of a pretrain-elmo run ({err})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise InputFormatError(state_path, "expected the state of a pretrain-elmo run (an object with an integer 'step')")
+    training = state.get("training") if isinstance(state.get("training"), dict) else {}
     total_steps = training.get("total_steps")
-    if total_steps is not None and state["step"] < total_steps and not allow_unfinished:
+    if isinstance(total_steps, int) and state["step"] < total_steps and not allow_unfinished:
         raise UserError(
             f"{source}: the run stopped at step {state['step']} of {total_steps}; "
             "continue it with --resume, or export it anyway with --allow-unfinished"
         )
     load_elmo(source)  # validates config and weights before writing
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise UserError(f"{target}: exists and is not empty (--overwrite replaces an earlier export)")
-        if not (target / PROVENANCE_FILE).is_file():
-            raise UserError(f"{target}: not an earlier export (no {PROVENANCE_FILE}); not overwriting it")
-        for name in (*json.loads((target / PROVENANCE_FILE).read_text(encoding="utf8"))["files"], PROVENANCE_FILE):
-            (target / name).unlink(missing_ok=True)
     files = [CONFIG_FILE, WEIGHTS_FILE, *(name for name in RUN_FILES if (source / name).is_file())]
     if include_vocab:
         files.append(VOCAB_FILE)
@@ -76,10 +82,10 @@ def export_encoder(
         "command": command,
         "files": files,
     }
-    target.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        shutil.copyfile(source / name, target / name)
-    write_json(target / PROVENANCE_FILE, provenance)
+    with atomic_output_dir(target, command=COMMAND, overwrite=overwrite) as tmp:
+        for name in files:
+            shutil.copyfile(source / name, tmp / name)
+        write_json_atomic(tmp / PROVENANCE_FILE, provenance)
     return provenance
 
 

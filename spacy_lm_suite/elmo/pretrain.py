@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,9 +31,23 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..runs.options import (
+    require_finite_loss,
+    require_fraction,
+    require_non_negative,
+    require_positive,
+)
+from ..runs.outputs import (
+    atomic_write_file,
+    check_writable_dir,
+    claim_output_dir,
+    read_manifest,
+    write_text_atomic,
+)
 from .characters import token_to_char_ids
 from .checkpoint import (
     STATE_FILE,
+    TRAINING_FILES,
     decode_rng_state,
     encode_rng_state,
     load_training_checkpoint,
@@ -47,6 +60,8 @@ from .vocab import BOS_ID, EOS_ID, WordVocab
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+COMMAND = "pretrain-elmo"
+RUN_FILES = (*TRAINING_FILES, STATE_FILE, METRICS_FILE, CURVES_FILE)
 SENTENCE_ENDS = frozenset({".", "!", "?"})
 
 TextSource = Union[str, Path, Iterable[str]]
@@ -260,30 +275,35 @@ def pretrain_elmo(
 
     Writes ``config.json``, ``weights.safetensors``, ``vocab.json`` (enough for
     :func:`load_elmo`), ``head.safetensors``, ``optimizer.safetensors``,
-    ``state.json``, ``metrics.jsonl`` and ``curves.png``.
+    ``state.json``, ``metrics.jsonl`` and ``curves.png``. ``output_dir`` must
+    be new or empty, or hold a run of this command (continued with
+    ``resume``); checkpoints are atomic (:mod:`spacy_lm_suite.runs.checkpoints`).
+    A loss that becomes NaN or infinite stops the run with ``UserError``.
     """
     started = time.perf_counter()
     if isinstance(config, str):
         config = ELMoConfig.preset(config)
-    if batch_size < 1 or seq_len < 1:
-        raise UserError(f"batch_size and seq_len must be positive, got {batch_size} and {seq_len}")
-    if checkpoint_every < 1 or log_every < 1:
-        raise UserError("checkpoint_every and log_every must be positive")
+    _check_settings(
+        vocab_size=vocab_size, batch_size=batch_size, seq_len=seq_len, steps=steps, epochs=epochs, lr=lr,
+        warmup_steps=warmup_steps, clip=clip, checkpoint_every=checkpoint_every, eval_every=eval_every,
+        log_every=log_every, dev_fraction=dev_fraction, max_steps_this_run=max_steps_this_run,
+        max_minutes=max_minutes, limit=limit, threads=threads,
+    )
     output_dir = Path(output_dir)
     if threads is not None:
         torch.set_num_threads(threads)
     rank, world_size, owns_group = _init_distributed()
     try:
+        error = None
         if rank == 0:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            recover_checkpoint(output_dir)
-        _barrier(world_size)
+            try:
+                _prepare_output_dir(output_dir, resume=resume)
+            except UserError as err:
+                error = str(err)
+        error = _gather_objects(error, world_size)[0]  # every process stops on rank 0's error
+        if error is not None:
+            raise UserError(error)
         has_checkpoint = (output_dir / STATE_FILE).exists()
-        if has_checkpoint and not resume:
-            raise UserError(
-                f"{output_dir}: holds a pretraining checkpoint ({STATE_FILE}); pass resume=True "
-                "(--resume) to continue it, or choose another output directory"
-            )
         tokenize = tokenize or whitespace_tokenize
         show = progress and rank == 0
 
@@ -434,6 +454,10 @@ def pretrain_elmo(
             steps_this_run += 1
             counts = torch.tensor([nll[0] + nll[1], nll[2], float(batch[2].sum())], dtype=torch.float64)
             _all_reduce(counts, world_size)
+            require_finite_loss(
+                counts[0].item(), where=f"at step {step}",
+                advice="earlier checkpoints are kept; try a lower --lr",
+            )
             window = [window[0] + counts[0].item(), window[1] + counts[1].item(), window[2] + int(counts[2].item())]
             tokens_seen += int(counts[2].item())
             run_tokens += int(counts[2].item())
@@ -476,6 +500,69 @@ def pretrain_elmo(
             dist.destroy_process_group()
 
 
+def _check_settings(
+    *, vocab_size: int, batch_size: int, seq_len: int, steps: Optional[int], epochs: float, lr: float,
+    warmup_steps: Optional[int], clip: float, checkpoint_every: int, eval_every: Optional[int], log_every: int,
+    dev_fraction: float, max_steps_this_run: Optional[int], max_minutes: Optional[float], limit: Optional[int],
+    threads: Optional[int],
+) -> None:
+    """Reject values that cannot make a run (or would make a silently wrong one),
+    named as the ``pretrain-elmo`` options."""
+    for option, value in (
+        ("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps), ("--epochs", epochs),
+        ("--lr", lr), ("--clip", clip), ("--checkpoint-every", checkpoint_every), ("--eval-every", eval_every),
+        ("--log-every", log_every), ("--max-steps-this-run", max_steps_this_run), ("--max-minutes", max_minutes),
+        ("--threads", threads),
+    ):
+        require_positive(value, option=option)
+    require_non_negative(warmup_steps, option="--warmup-steps")
+    require_non_negative(limit, option="--limit")
+    require_fraction(dev_fraction, option="--dev-fraction", allow_zero=True)
+    if vocab_size < 4:
+        raise UserError(f"--vocab-size: expected at least 4 (<unk>, <s>, </s> and one word), found {vocab_size}")
+
+
+def _prepare_output_dir(output_dir: Path, *, resume: bool) -> None:
+    """Check ``output_dir`` before any reading: a new or empty folder starts a
+    run; a folder holding a pretrain-elmo checkpoint needs ``resume``;
+    anything else (a user's files, another command's output) is refused."""
+    state_path = output_dir / STATE_FILE
+    manifest = read_manifest(output_dir) if output_dir.is_dir() else None
+    ours = manifest is not None and manifest.command == COMMAND
+    if not ours and manifest is None and state_path.is_file():
+        ours = _is_pretraining_state(state_path)  # a run from before output folders had manifests
+    if not ours:
+        if resume and state_path.is_file():
+            kind = manifest.command if manifest is not None and manifest.command else "another kind of"
+            raise UserError(
+                f"{output_dir}: holds a {kind} run, not a pretrain-elmo run; --resume continues only pretrain-elmo runs"
+            )
+        claim_output_dir(output_dir, command=COMMAND, files=RUN_FILES, overwrite_option=None)
+        return
+    check_writable_dir(output_dir)
+    recover_checkpoint(output_dir)
+    if not state_path.is_file():  # killed before its first checkpoint
+        if not resume:
+            raise UserError(
+                f"{output_dir}: holds a pretrain-elmo run that stopped before its first checkpoint; "
+                "pass --resume to start it again there, or choose another output directory"
+            )
+        claim_output_dir(output_dir, command=COMMAND, files=RUN_FILES, overwrite=True)
+    elif not resume:
+        raise UserError(
+            f"{output_dir}: holds a pretraining checkpoint ({STATE_FILE}); pass resume=True "
+            "(--resume) to continue it, or choose another output directory"
+        )
+
+
+def _is_pretraining_state(path: Path) -> bool:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(state, dict) and "training" in state and "optimizer" in state
+
+
 def _check_resume(output_dir: Path, state: Dict[str, Any], args: Dict[str, Any], fingerprint: str) -> None:
     saved = state.get("training", {})
     changed = [name for name in _TRAJECTORY_ARGS if saved.get(name) != args.get(name)]
@@ -503,7 +590,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
             continue
         if record.get("step", 0) <= step:
             kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _plot_curves(metrics_path: Path, png_path: Path) -> None:
@@ -534,10 +621,9 @@ def _plot_curves(metrics_path: Path, png_path: Path) -> None:
     ax_rate.set_ylabel("tokens / s")
     ax_rate.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = png_path.with_name(png_path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_write_file(png_path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 def _init_distributed() -> Tuple[int, int, bool]:

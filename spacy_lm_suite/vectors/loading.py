@@ -23,13 +23,9 @@ Two routes into a training config:
        @vectors = "spacy-lm-suite.Vectors.v1"
 """
 
-import os
-import shutil
-import tempfile
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import spacy
 from spacy.language import Language
@@ -38,6 +34,7 @@ from spacy.util import load_config, registry
 from spacy.vectors import Vectors
 
 from ..errors import InputFormatError, UserError
+from ..runs.outputs import atomic_output_dir
 from .formats import VectorsWarning, detect_format, l2_normalize, read_vectors
 from .normalizers import DEFAULT_FALLBACK, validate_fallback
 from .table import LMVectors
@@ -121,42 +118,34 @@ def install_vectors(nlp: Language, table: LMVectors) -> Language:
     return nlp
 
 
-def save_vectors_pipeline(table: LMVectors, path: PathLike, *, lang: str = "en") -> Path:
+def blank_pipeline(lang: str) -> Language:
+    """``spacy.blank(lang)``, with an unknown language code as a ``UserError``
+    (call it before long work to check ``--lang``)."""
+    try:
+        spacy.util.get_lang_class(lang)
+    except ImportError as err:
+        if "[E048]" not in str(err):  # another import failed: not the user's mistake
+            raise
+        raise UserError(f"--lang: spaCy has no language {lang!r} (expected a code such as en, de, xx)") from None
+    return spacy.blank(lang)
+
+
+def save_vectors_pipeline(
+    table: LMVectors, path: PathLike, *, lang: str = "en", overwrite: bool = False, command: str = "convert-vectors"
+) -> Path:
     """Write a pipeline directory holding only ``table`` (no components).
 
     Load it with ``spacy.load``, or use it as ``[initialize] vectors`` in a
     config whose ``[nlp.vectors]`` selects ``spacy-lm-suite.Vectors.v1``.
-    Written to a temporary folder first, so a failure leaves no ``path``.
+    Written by :func:`spacy_lm_suite.runs.outputs.atomic_output_dir`: ``path``
+    must be new or empty, or (with ``overwrite``) an earlier output of
+    ``command``, and a failure leaves it unchanged.
     """
-    nlp = spacy.blank(lang)
+    nlp = blank_pipeline(lang)
     install_vectors(nlp, table)
-    with atomic_directory(path) as tmp:
+    with atomic_output_dir(path, command=command, overwrite=overwrite) as tmp:
         nlp.to_disk(tmp)
     return Path(path)
-
-
-@contextmanager
-def atomic_directory(path: PathLike) -> Iterator[Path]:
-    """``with atomic_directory(out) as tmp:`` write into ``tmp``; on success it
-    becomes ``out`` (an existing folder ``out`` is replaced), on error it is
-    removed, so no partial output is left as if complete."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path}: exists and is not a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-        os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 @registry.callbacks("spacy-lm-suite.load_vectors.v1")

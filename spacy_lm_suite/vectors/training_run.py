@@ -14,45 +14,85 @@ Layout (both trainers)::
       vectors.txt        word2vec text format
       vectors.bin        word2vec binary format
 
-Exports are written through temporary names and renamed, and ``state.json``
-says ``complete`` only after all of them exist, so an interrupted run never
-looks finished.
+The folder is claimed with a manifest (:mod:`spacy_lm_suite.runs.outputs`):
+a new run needs a new or empty folder, and ``--overwrite`` replaces only an
+earlier run's files. Checkpoints (``config.json`` and the trainer's files in
+``checkpoint/``, then ``state.json`` naming them) are atomic
+(:mod:`spacy_lm_suite.runs.checkpoints`), so a run killed at any moment
+resumes as if it had not been. Exports are written through temporary names
+and renamed, and ``state.json`` says ``complete`` only after all of them
+exist, so an interrupted run never looks finished.
 """
 
 import csv
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import InputFormatError, UserError
+from ..runs.checkpoints import Checkpoint
+from ..runs.options import require_at_least, require_non_negative
+from ..runs.outputs import (
+    atomic_output_dir,
+    atomic_write_file,
+    check_output_dir,
+    check_writable_dir,
+    claim_output_dir,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 PathLike = Union[str, Path]
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as file_:
-        json.dump(data, file_, indent=2)
-    os.replace(tmp, path)
+COMMAND = "train-vectors"
+CONFIG_FILE = "config.json"
+# Everything a run may write at its top level: what --overwrite removes of an earlier run.
+RUN_FILES = (
+    CONFIG_FILE, "state.json", "metrics.jsonl", "metrics.csv", "curves.png", "checkpoint", "vectors", "pipeline",
+    "vectors.txt", "vectors.bin", "evaluation.json",
+)
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file of the run; unreadable JSON is an ``InputFormatError``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFormatError(path, f"expected JSON written by train-vectors ({err})") from None
+
+
+def check_run_options(*, limit: Optional[int], stop_after: Optional[int]) -> None:
+    """The options every trainer shares: ``--limit`` (0 or None: all) and ``--stop-after``."""
+    require_non_negative(limit, option="--limit")
+    require_at_least(stop_after, 1, option="--stop-after")
+
+
+def check_lang(lang: str) -> None:
+    """Fail now, not after training, on a ``--lang`` spaCy does not know
+    (it is needed at the end, for the exported pipeline)."""
+    from .loading import blank_pipeline
+
+    blank_pipeline(lang)
 
 
 class RunDirectory:
-    """One training run's folder (see the module docstring)."""
+    """One training run's folder (see the module docstring).
 
-    def __init__(self, path: PathLike) -> None:
+    checkpoint_files: the trainer's files under ``checkpoint/`` that a
+        checkpoint holds besides ``config.json`` (e.g. ``"word2vec.model"``).
+    hint: how to continue an existing run (for the "not empty" message).
+    """
+
+    def __init__(self, path: PathLike, *, checkpoint_files: Sequence[str] = (), hint: str = "") -> None:
         self.path = Path(path)
+        self.hint = hint
+        self._checkpoint = Checkpoint(
+            self.path, files=(CONFIG_FILE, *(f"checkpoint/{name}" for name in checkpoint_files))
+        )
 
-    config_path = property(lambda self: self.path / "config.json")
+    config_path = property(lambda self: self.path / CONFIG_FILE)
     state_path = property(lambda self: self.path / "state.json")
     metrics_jsonl = property(lambda self: self.path / "metrics.jsonl")
     metrics_csv = property(lambda self: self.path / "metrics.csv")
@@ -62,40 +102,82 @@ class RunDirectory:
     # -- lifecycle ----------------------------------------------------------
 
     def check_available(self, *, overwrite: bool = False) -> None:
-        """Raise before any work if a new run may not use this folder."""
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"{self.path}: exists and is not a directory")
-        if self.path.exists() and any(self.path.iterdir()) and not overwrite:
-            raise UserError(
-                f"{self.path}: the output folder exists and is not empty "
-                "(use --resume to continue it, --extend to train it on more text, or --overwrite)"
-            )
+        """Raise before any work if a new run may not use this folder: it must
+        be new or empty, or (``overwrite``) an earlier train-vectors run."""
+        check_output_dir(self.path, overwrite=overwrite, command=COMMAND, hint=self.hint)
 
-    def create(self, *, overwrite: bool = False) -> None:
-        """Make the folder for a new run; an existing non-empty folder needs ``overwrite``."""
-        self.check_available(overwrite=overwrite)
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.checkpoint.mkdir(parents=True, exist_ok=True)
+    def check_writable(self) -> None:
+        """Raise before any work if an existing run's folder cannot be written."""
+        check_writable_dir(self.path)
+
+    def create(self, *, overwrite: bool = False) -> bool:
+        """Claim the folder for a new run (an earlier run's files are removed
+        with ``overwrite``; nothing else is); returns whether it was created."""
+        created = claim_output_dir(self.path, command=COMMAND, files=RUN_FILES, overwrite=overwrite, hint=self.hint)
+        self.checkpoint.mkdir(exist_ok=True)
+        return created
 
     def require_existing(self, trainer: str) -> Dict:
         """The saved config of a run to resume or extend, checked to be of ``trainer``."""
+        self._checkpoint.recover()
         if not self.config_path.exists() or not self.state_path.exists():
-            raise UserError(f"{self.path}: no training run to continue here (config.json/state.json missing)")
+            raise UserError(
+                f"{self.path}: no training run to continue here (config.json/state.json missing); "
+                "start a new run (--overwrite replaces an unfinished one of ours)"
+            )
         config = read_json(self.config_path)
-        if config.get("trainer") != trainer:
-            raise UserError(f"{self.path}: holds a {config.get('trainer')!r} run, not {trainer!r}")
+        found = config.get("trainer") if isinstance(config, dict) else None
+        if found != trainer:
+            what = f"a train-vectors {found} run" if isinstance(found, str) else "no train-vectors run"
+            raise UserError(f"{self.path}: holds {what}, not a train-vectors {trainer} run")
         return config
 
     @property
     def state(self) -> Dict:
+        """The committed state, as written (see :meth:`load_state` to resume)."""
         return read_json(self.state_path)
 
-    def save_config(self, config: Dict) -> None:
-        write_json(self.config_path, config)
+    def load_state(self) -> Dict:
+        """The committed state, with the checkpoint files it names verified."""
+        state = self._checkpoint.load_state()
+        if not isinstance(state.get("complete"), bool):
+            raise InputFormatError(self.state_path, "expected the state of a train-vectors run (with \"complete\")")
+        return state
+
+    def save_checkpoint(
+        self,
+        state: Dict,
+        *,
+        config: Optional[Dict] = None,
+        files: Optional[Mapping[str, Callable[[Path], None]]] = None,
+        remove: Sequence[str] = (),
+    ) -> None:
+        """Commit ``state`` atomically with the checkpoint ``files`` (names under
+        ``checkpoint/`` -> writer of a given path) and ``config`` if given;
+        ``remove``: checkpoint files no longer part of the run."""
+        write: Dict[str, Callable[[Path], None]] = {f"checkpoint/{name}": writer for name, writer in (files or {}).items()}
+        if config is not None:
+            write[CONFIG_FILE] = lambda tmp: write_json_atomic(tmp, config)
+        self._checkpoint.save(state, write=write, remove=[f"checkpoint/{name}" for name in remove])
 
     def save_state(self, state: Dict) -> None:
-        write_json(self.state_path, state)
+        """Commit a new state for the checkpoint files already in place."""
+        self.save_checkpoint(state)
+
+    def remove_checkpoint_dir(self, *, keep: Sequence[str] = ()) -> None:
+        """Drop ``checkpoint/`` of a finished run except the files ``keep``
+        (and the folder itself when nothing is kept)."""
+        if not self.checkpoint.is_dir():
+            return
+        for entry in self.checkpoint.iterdir():
+            if entry.name in keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if not any(self.checkpoint.iterdir()):
+            self.checkpoint.rmdir()
 
     # -- per-epoch log --------------------------------------------------------
 
@@ -108,9 +190,7 @@ class RunDirectory:
     def truncate_log(self, n_records: int) -> None:
         """Keep the first ``n_records`` epochs (a resumed run drops epochs logged after its checkpoint)."""
         records = self.records()[:n_records]
-        with self.metrics_jsonl.open("w", encoding="utf-8") as file_:
-            for record in records:
-                file_.write(json.dumps(record) + "\n")
+        write_text_atomic(self.metrics_jsonl, "".join(json.dumps(record) + "\n" for record in records))
         self._write_csv(records)
 
     def log_epoch(self, record: Dict) -> None:
@@ -129,7 +209,7 @@ class RunDirectory:
         columns: List[str] = []
         for record in records:
             columns.extend(key for key in record if key not in columns)
-        with self.metrics_csv.open("w", encoding="utf-8", newline="") as file_:
+        with atomic_write_file(self.metrics_csv) as tmp, tmp.open("w", encoding="utf-8", newline="") as file_:
             writer = csv.DictWriter(file_, fieldnames=columns)
             writer.writeheader()
             writer.writerows(records)
@@ -147,24 +227,17 @@ class RunDirectory:
     ) -> Dict[str, str]:
         """Write the table folder, the spaCy pipeline folder and word2vec text/binary files."""
         from .formats import write_word2vec
-        from .loading import atomic_directory, save_vectors_pipeline
+        from .loading import save_vectors_pipeline
         from .table import LMVectors
 
         table = LMVectors.from_arrays(list(words), np.asarray(data, dtype=np.float32), fallback=fallback, name=name)
-        with atomic_directory(self.path / "vectors") as tmp:
+        with atomic_output_dir(self.path / "vectors", command=COMMAND, overwrite=True) as tmp:
             table.to_disk(tmp)
-        save_vectors_pipeline(table, self.path / "pipeline", lang=lang)
+        save_vectors_pipeline(table, self.path / "pipeline", lang=lang, overwrite=True, command=COMMAND)
         outputs = {"table": "vectors", "pipeline": "pipeline"}
         for file_name, binary in (("vectors.txt", False), ("vectors.bin", True)):
-            target = self.path / file_name
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", dir=self.path)
-            os.close(fd)
-            try:
-                write_word2vec(tmp_name, table.words, table.data, binary=binary)
-                os.replace(tmp_name, target)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
+            with atomic_write_file(self.path / file_name) as tmp:
+                write_word2vec(tmp, table.words, table.data, binary=binary)
             outputs["word2vec_" + ("bin" if binary else "text")] = file_name
         return outputs
 
@@ -186,11 +259,9 @@ def plot_curves(records: List[Dict], path: Path, *, key: str = "loss") -> None:
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp)
+    with atomic_write_file(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def remove_failed_run(path: Path, created: bool) -> None:

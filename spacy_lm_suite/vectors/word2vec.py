@@ -21,9 +21,12 @@ gensim's inner loop. What it adds around each epoch:
   rate runs linearly from ``alpha - (alpha - min_alpha) * e / E`` to the value
   at ``(e + 1) / E``: the same schedule as one ``train(epochs=E)`` call, and a
   run resumed after epoch ``k`` makes exactly the calls an uninterrupted run
-  makes. The checkpoint is gensim's own ``Word2Vec.save`` (a pickle: fine for
-  the user's own checkpoint; every export we write is npy/JSON/word2vec).
-  With one worker a resumed run equals an uninterrupted one bit for bit.
+  makes. The checkpoint is gensim's own ``Word2Vec.save`` into one file (a
+  pickle: fine for the user's own checkpoint; every export we write is
+  npy/JSON/word2vec), committed atomically with ``state.json``
+  (:mod:`spacy_lm_suite.runs.checkpoints`), so even a run killed while saving
+  resumes exactly. With one worker a resumed run equals an uninterrupted one
+  bit for bit.
 * **Extend.** ``extend=True`` loads a finished run, adds the new text's words
   (``build_vocab(update=True)``) and trains ``epochs`` more epochs on it.
 """
@@ -39,10 +42,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from ..runs.options import require_at_least, require_finite, require_finite_loss, require_non_negative, require_positive
 from .corpus import CorpusFile, prepare_corpus, read_corpus_file
 from .glove.cooccur import TokenIndex, iter_byte_blocks
 from .normalizers import DEFAULT_FALLBACK, validate_fallback
-from .training_run import RunDirectory, remove_failed_run
+from .training_run import RunDirectory, check_lang, check_run_options, remove_failed_run
 
 PathLike = Union[str, Path]
 TRAINER = "word2vec"
@@ -72,19 +76,22 @@ class Word2VecSettings:
     loss_sample_size: int = 10000
 
     def validate(self) -> None:
+        """Reject settings gensim would take but that make no (or a NaN) model."""
         if self.architecture not in ("cbow", "skipgram"):
             raise UserError(f"architecture must be 'cbow' or 'skipgram', got {self.architecture!r}")
-        for name in ("vector_size", "window", "min_count", "epochs", "workers", "loss_sample_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"Word2Vec setting {name} must be at least 1, got {getattr(self, name)}")
-        if self.negative < 0:
-            raise UserError(f"negative must be 0 or more, got {self.negative}")
+        for name, option in (("vector_size", "--dim"), ("window", "--window"), ("min_count", "--min-count"),
+                             ("epochs", "--epochs"), ("workers", "--workers"), ("loss_sample_size", "--loss-sample"),
+                             ("max_vocab", "--max-vocab")):
+            require_at_least(getattr(self, name), 1, option=f"{option} (Word2Vec setting {name})")
+        require_non_negative(self.negative, option="--negative")
+        require_non_negative(self.sample, option="--sample")
+        require_finite(self.ns_exponent, option="--ns-exponent")
+        require_positive(self.alpha, option="--alpha")
+        require_non_negative(self.min_alpha, option="--min-alpha")
         if not self.hs and self.negative == 0:
             raise UserError("either negative sampling (negative > 0) or hierarchical softmax (hs) must be on")
-        if not 0 <= self.min_alpha <= self.alpha:
+        if not self.min_alpha <= self.alpha:
             raise UserError(f"expected 0 <= min_alpha <= alpha, got alpha={self.alpha}, min_alpha={self.min_alpha}")
-        if self.max_vocab is not None and self.max_vocab < 1:
-            raise UserError(f"max_vocab must be at least 1, got {self.max_vocab}")
 
     def gensim_kwargs(self) -> Dict:
         return dict(
@@ -126,8 +133,10 @@ class ObjectiveSample:
         return int(self.targets.shape[0])
 
     def save(self, path: Path) -> None:
-        np.savez(path, targets=self.targets, inputs=self.inputs, negatives=self.negatives,
-                 meta=np.array([self.architecture == "skipgram", self.cbow_mean]))
+        """An ``.npz`` written to exactly ``path`` (numpy would add ``.npz`` to a name without it)."""
+        with open(path, "wb") as file_:
+            np.savez(file_, targets=self.targets, inputs=self.inputs, negatives=self.negatives,
+                     meta=np.array([self.architecture == "skipgram", self.cbow_mean]))
 
     @classmethod
     def load(cls, path: Path) -> "ObjectiveSample":
@@ -298,9 +307,13 @@ def train_word2vec(
     """
     if resume and extend:
         raise UserError("use either --resume or --extend, not both")
-    run = RunDirectory(output_dir)
+    check_run_options(limit=limit, stop_after=stop_after)
+    run = RunDirectory(output_dir, checkpoint_files=(MODEL_FILE, SAMPLE_FILE),
+                       hint="--resume continues an unfinished run, --extend trains a finished one on more text")
     if resume or extend:
+        run.check_writable()
         config = run.require_existing(TRAINER)
+        state = run.load_state()  # verified before the input is read
         settings = Word2VecSettings(**config["settings"])
         fallback, tokenizer, pretokenized = config["fallback"], config["tokenizer"], config["pretokenized"]
         lang = config["lang"]
@@ -310,6 +323,7 @@ def train_word2vec(
         settings = settings or Word2VecSettings()
         settings.validate()
         fallback = validate_fallback(fallback)
+        check_lang(lang)
         run.check_available(overwrite=overwrite)
     reading = {"fmt": fmt, "encoding": encoding, "limit": limit}
     with tempfile.TemporaryDirectory(prefix="train-vectors-", dir=tmp_dir) as tmp:
@@ -321,9 +335,9 @@ def train_word2vec(
                 tokenizer=tokenizer, pretokenized=pretokenized, fallback=fallback, progress=progress,
             )
         if resume:
-            return _resume(run, corpus, settings, stop_after=stop_after, progress=progress)
+            return _resume(run, corpus, settings, state, stop_after=stop_after, progress=progress)
         if extend:
-            return _extend(run, corpus, settings, stop_after=stop_after, progress=progress)
+            return _extend(run, corpus, settings, state, stop_after=stop_after, progress=progress)
         return _new_run(run, corpus, settings, fallback=fallback, tokenizer=tokenizer, pretokenized=pretokenized,
                         reading=reading, lang=lang, overwrite=overwrite, stop_after=stop_after, progress=progress)
 
@@ -341,32 +355,41 @@ def _build_model(corpus: CorpusFile, settings: Word2VecSettings):
     return model
 
 
+def _save_model(model, path: Path) -> None:
+    """gensim's pickle, into one file (given a handle, gensim stores no array aside)."""
+    with open(path, "wb") as file_:
+        model.save(file_)
+
+
+def _load_model(run: RunDirectory):
+    from gensim.models import Word2Vec
+
+    return Word2Vec.load(str(run.checkpoint / MODEL_FILE))
+
+
 def _new_run(run, corpus, settings, *, fallback, tokenizer, pretokenized, reading, lang, overwrite, stop_after,
              progress):
     model = _build_model(corpus, settings)
     sample = draw_objective_sample(corpus.path, model, settings, seed=settings.seed)
-    created = not run.path.exists()
-    run.create(overwrite=overwrite)
+    created = run.create(overwrite=overwrite)
     try:
-        run.save_config({
+        config = {
             "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
             "pretokenized": pretokenized, "reading": reading, "lang": lang, "corpus": corpus.to_dict(),
             "loss": "float64 objective on a fixed sample (see spacy_lm_suite.vectors.word2vec)",
-        })
-        sample.save(run.checkpoint / SAMPLE_FILE)
+        }
         state = {"phase": 0, "phase_kind": "train", "phase_epochs_done": 0, "epochs_done": 0,
                  "corpus_sha1": corpus.sha1, "vocab_size": len(model.wv), "complete": False}
-        run.save_state(state)
+        run.save_checkpoint(state, config=config, files={
+            MODEL_FILE: lambda tmp: _save_model(model, tmp), SAMPLE_FILE: sample.save,
+        })
         return _train_epochs(run, model, sample, corpus, settings, state, stop_after=stop_after, progress=progress)
     except BaseException:
         remove_failed_run(run.path, created)
         raise
 
 
-def _resume(run, corpus, settings, *, stop_after, progress):
-    from gensim.models import Word2Vec
-
-    state = run.state
+def _resume(run, corpus, settings, state, *, stop_after, progress):
     if state["complete"]:
         raise UserError(f"{run.path}: this run is complete; use --extend to train it on more text")
     if corpus.sha1 != state["corpus_sha1"]:
@@ -374,31 +397,27 @@ def _resume(run, corpus, settings, *, stop_after, progress):
             f"{run.path}: the input differs from the one this run was trained on "
             "(its tokenised corpus has another checksum); resume needs the same input"
         )
-    model = Word2Vec.load(str(run.checkpoint / MODEL_FILE))
+    model = _load_model(run)
     sample = ObjectiveSample.load(run.checkpoint / SAMPLE_FILE)
     run.truncate_log(state["epochs_done"])
     return _train_epochs(run, model, sample, corpus, settings, state, stop_after=stop_after, progress=progress)
 
 
-def _extend(run, corpus, settings, *, stop_after, progress):
-    from gensim.models import Word2Vec
-
-    state = run.state
+def _extend(run, corpus, settings, state, *, stop_after, progress):
     if not state["complete"]:
         raise UserError(f"{run.path}: the run is not finished; finish it with --resume before extending it")
-    model = Word2Vec.load(str(run.checkpoint / MODEL_FILE))
+    model = _load_model(run)
     old_size = len(model.wv)
     model.build_vocab(corpus_file=str(corpus.path), update=True)
     sample = draw_objective_sample(corpus.path, model, settings, seed=settings.seed + state["phase"] + 1)
-    sample.save(run.checkpoint / SAMPLE_FILE)
     state = {**state, "phase": state["phase"] + 1, "phase_kind": "extend", "phase_epochs_done": 0,
              "corpus_sha1": corpus.sha1, "vocab_size": len(model.wv), "new_words": len(model.wv) - old_size,
              "complete": False}
     config = run.require_existing(TRAINER)
     config.setdefault("extended_with", []).append(corpus.to_dict())
-    run.save_config(config)
-    model.save(str(run.checkpoint / MODEL_FILE))
-    run.save_state(state)
+    run.save_checkpoint(state, config=config, files={
+        MODEL_FILE: lambda tmp: _save_model(model, tmp), SAMPLE_FILE: sample.save,
+    })
     return _train_epochs(run, model, sample, corpus, settings, state, stop_after=stop_after, progress=progress)
 
 
@@ -432,16 +451,17 @@ def _run_epochs(run, model, sample, corpus, settings, state, result, first, last
             seconds = time.perf_counter() - started
             wrapper_started = time.perf_counter()
             losses = sample.evaluate(model)
+            require_finite_loss(losses["loss"], where=f"after epoch {state['epochs_done'] + 1}",
+                                advice="earlier checkpoints are kept; try a lower --alpha")
             model.alpha, model.min_alpha, model.epochs = settings.alpha, settings.min_alpha, settings.epochs
-            model.save(str(run.checkpoint / MODEL_FILE))
             state.update(phase_epochs_done=epoch + 1, epochs_done=state["epochs_done"] + 1)
             record = {
                 "epoch": state["epochs_done"], "phase": state["phase"], "phase_kind": state["phase_kind"],
                 **losses, "seconds": seconds, "words_per_second": raw_words / seconds if seconds else 0.0,
                 "loss_name": "objective per example (float64, fixed sample)", "title": title,
             }
-            run.log_epoch(record)
-            run.save_state(state)
+            run.log_epoch(record)  # before the checkpoint: a resume truncates the log to its state
+            run.save_checkpoint(state, files={MODEL_FILE: lambda tmp: _save_model(model, tmp)})
             result.epochs.append(record)
             result.train_seconds += seconds
             result.wrapper_seconds += time.perf_counter() - wrapper_started

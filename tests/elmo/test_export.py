@@ -9,6 +9,7 @@ from spacy_lm_suite.elmo import batch_to_char_ids, load_elmo
 from spacy_lm_suite.elmo.export import export_encoder
 from spacy_lm_suite.elmo.pretrain import pretrain_elmo
 from spacy_lm_suite.errors import UserError
+from spacy_lm_suite.runs.outputs import MANIFEST_FILE
 
 TEXTS = ["the cat sees the dog .", "a dog likes music .", "the old man paints a red house ."] * 20
 ARGS = dict(config="tiny", vocab_size=20, batch_size=4, seq_len=10, seed=0, dev_fraction=0.1, progress=False)
@@ -27,7 +28,9 @@ def runs(tmp_path_factory):
 def test_export_copies_the_encoder_and_records_provenance(runs, tmp_path):
     record = export_encoder(runs / "finished", tmp_path / "out", command="pretrain-elmo ...")
     names = sorted(path.name for path in (tmp_path / "out").iterdir())
-    assert names == ["config.json", "curves.png", "metrics.jsonl", "pretraining.json", "weights.safetensors"]
+    assert names == [MANIFEST_FILE, "config.json", "curves.png", "metrics.jsonl", "pretraining.json", "weights.safetensors"]
+    manifest = json.loads((tmp_path / "out" / MANIFEST_FILE).read_text())
+    assert manifest["command"] == "export-elmo" and manifest["files"] == sorted(names[1:])
     assert record == json.loads((tmp_path / "out" / "pretraining.json").read_text())
     assert record["step"] == record["total_steps"] == 6 and record["command"] == "pretrain-elmo ..."
     assert record["dev_perplexity"] > 1 and record["settings"]["vocab_size"] <= 20
@@ -48,7 +51,7 @@ def test_export_refusals(runs, tmp_path):
     assert not (tmp_path / "a" / "vocab.json").exists()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="not an earlier export"):
+    with pytest.raises(UserError, match="holds no output of spacy-lm-suite"):
         export_encoder(runs / "finished", tmp_path / "other", overwrite=True)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
     with pytest.raises(UserError, match="not a pretrain-elmo directory"):

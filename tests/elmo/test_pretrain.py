@@ -229,3 +229,62 @@ def test_config_json_round_trip_and_presets(tmp_path):
         ELMoConfig.preset("huge")
     with pytest.raises(UserError, match="unknown ELMo config key"):
         ELMoConfig.from_dict({"hidden": 3})
+
+
+KILL_SCRIPT = (
+    "import sys, torch\n"
+    "torch.set_num_threads(1)\n"
+    "from spacy_lm_suite.elmo.pretrain import pretrain_elmo\n"
+    "pretrain_elmo(texts=sys.argv[1], output_dir=sys.argv[2], steps=12, checkpoint_every=4, config='tiny',"
+    " vocab_size=40, batch_size=8, seq_len=12, seed=3, log_every=2, progress=False)\n"
+)
+
+
+@pytest.mark.parametrize("point", [
+    "written:head.safetensors#2",  # step 8's weights and head written, its state not: rolled back to step 4
+    "renamed:weights.safetensors#2",  # step 8's weights in place, state.json still step 4: rolled forward
+])
+def test_killed_while_saving_a_checkpoint_resumes_exactly(tmp_path, point):
+    """SIGKILL between two writes of the second checkpoint (fault injection), then
+    resume: the same tensors and metrics as an uninterrupted run."""
+    from spacy_lm_suite.runs.checkpoints import FAULT_ENV
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_texts()) + "\n")
+    args = {**ARGS, "steps": 12, "checkpoint_every": 4}
+    pretrain_elmo(texts=str(corpus), output_dir=tmp_path / "full", **args)
+    victim = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(corpus), str(tmp_path / "killed")],
+        env={**os.environ, "OMP_NUM_THREADS": "1", FAULT_ENV: point},
+    )
+    assert victim.returncode == -signal.SIGKILL
+    assert list((tmp_path / "killed").glob("*.tmp")), "killed in the middle of a save"
+    pretrain_elmo(texts=str(corpus), output_dir=tmp_path / "killed", resume=True, **args)
+    assert_same_tensors(tensors(tmp_path / "full"), tensors(tmp_path / "killed"))
+    assert train_records(tmp_path / "full") == train_records(tmp_path / "killed")
+
+
+def test_checkpoint_files_from_another_step_are_detected(tmp_path):
+    """A file replaced behind the state's back is not silently mixed into a resume."""
+    texts = synthetic_texts()
+    out = tmp_path / "run"
+    pretrain_elmo(texts=texts, output_dir=out, steps=4, checkpoint_every=2, max_steps_this_run=2, **ARGS)
+    other = tmp_path / "other"
+    pretrain_elmo(texts=texts, output_dir=other, steps=4, checkpoint_every=2, max_steps_this_run=2,
+                  **{**ARGS, "seed": 4})
+    (out / "head.safetensors").write_bytes((other / "head.safetensors").read_bytes())
+    with pytest.raises(UserError, match="head.safetensors: does not match"):
+        pretrain_elmo(texts=texts, output_dir=out, steps=4, resume=True, **ARGS)
+
+
+def test_run_killed_before_its_first_checkpoint_starts_again_with_resume(tmp_path):
+    texts = synthetic_texts()
+    out = tmp_path / "run"
+    pretrain_elmo(texts=texts, output_dir=out, steps=4, checkpoint_every=2, max_steps_this_run=2, **ARGS)
+    for name in ("state.json", "weights.safetensors", "head.safetensors"):
+        (out / name).unlink()
+    (out / "metrics.jsonl").write_text('{"kind": "train", "step": 1}\n')
+    with pytest.raises(UserError, match="stopped before its first checkpoint; pass --resume"):
+        pretrain_elmo(texts=texts, output_dir=out, steps=4, **ARGS)
+    result = pretrain_elmo(texts=texts, output_dir=out, steps=4, checkpoint_every=2, resume=True, **ARGS)
+    assert result.finished and json.loads((out / "state.json").read_text())["step"] == 4

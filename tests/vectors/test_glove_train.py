@@ -149,3 +149,55 @@ def test_refuses_to_overwrite(corpus, tmp_path):
     with pytest.raises(UserError, match="not empty"):
         train_glove(corpus, out, settings=GloVeSettings(**SETTINGS), progress=False)
     assert (out / "keep.txt").exists()
+
+
+KILL_SCRIPT = (
+    "import json, sys\n"
+    "from spacy_lm_suite.vectors.glove import GloVeSettings, train_glove\n"
+    "train_glove(sys.argv[1], sys.argv[2], settings=GloVeSettings(**json.loads(sys.argv[3])), fallback=['exact', 'lower'],"
+    " progress=False)\n"
+)
+
+
+@pytest.mark.parametrize("point", [
+    "written:checkpoint/weights.safetensors#3",  # epoch 2's weights written, its state not: rolled back
+    "renamed:checkpoint/weights.safetensors#3",  # epoch 2's weights in place, state.json still epoch 1: rolled forward
+])
+def test_killed_while_saving_a_checkpoint_resumes_exactly(corpus, tmp_path, point):
+    """SIGKILL between the weights and the state of a checkpoint (save #1 is the
+    initial one), then resume: exactly the uninterrupted run (1 thread)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from spacy_lm_suite.runs.checkpoints import FAULT_ENV
+
+    settings = GloVeSettings(**SETTINGS)
+    whole = train_glove(corpus, tmp_path / "whole", settings=settings, fallback=["exact", "lower"], progress=False)
+    victim = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(corpus), str(tmp_path / "killed"), json.dumps(SETTINGS)],
+        env={**os.environ, FAULT_ENV: point},
+    )
+    assert victim.returncode == -9
+    assert list((tmp_path / "killed").rglob("*.tmp")), "killed in the middle of a save"
+    rest = train_glove(None, tmp_path / "killed", resume=True, progress=False)
+    assert np.array_equal(rest.model.word, whole.model.word) and np.array_equal(rest.model.context, whole.model.context)
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+              for name in ("whole", "killed")]
+    assert losses[0] == losses[1] and len(losses[0]) == SETTINGS["epochs"]
+    assert (tmp_path / "killed" / "vectors.bin").read_bytes() == (tmp_path / "whole" / "vectors.bin").read_bytes()
+
+
+def test_one_letter_words_do_not_overflow_the_id_buffer(tmp_path):
+    """Each one-letter token takes two bytes and gives one id, and each line end one more:
+    the compiled reader used to write past a buffer of half the block (heap corruption)."""
+    from spacy_lm_suite.vectors.glove.cooccur import TokenIndex
+
+    block = b"a b c d e f g h i j\n" * 500
+    ids, n_tokens = TokenIndex(list("abcdefghij")).ids(block)
+    assert n_tokens == 5000 and ids.shape == (5500,) and (ids == -2).sum() == 500
+    path = tmp_path / "letters.txt"
+    path.write_bytes(block)
+    result = train_glove(path, tmp_path / "run", settings=GloVeSettings(**{**SETTINGS, "epochs": 1}), progress=False)
+    assert len(result.vocab) == 10

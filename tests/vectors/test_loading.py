@@ -13,8 +13,8 @@ from spacy.vectors import Vectors
 
 from spacy_lm_suite.errors import InputFormatError, UserError
 from spacy_lm_suite.vectors.formats import VectorsWarning, write_word2vec
+from spacy_lm_suite.runs.outputs import MANIFEST_FILE, atomic_output_dir
 from spacy_lm_suite.vectors.loading import (
-    atomic_directory,
     load_vectors,
     save_vectors_pipeline,
 )
@@ -125,9 +125,13 @@ def test_save_vectors_pipeline_is_atomic(glove, tmp_path):
     out = tmp_path / "out"
     save_vectors_pipeline(table, out)
     assert (out / "config.cfg").exists() and (out / "vocab" / "lm_vectors.npy").exists()
-    save_vectors_pipeline(table, out)  # replacing works
+    with pytest.raises(UserError, match="--overwrite"):
+        save_vectors_pipeline(table, out)  # an earlier output is replaced only when asked
+    (out / "notes.txt").write_text("mine")
+    save_vectors_pipeline(table, out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / MANIFEST_FILE).is_file()
     with pytest.raises(RuntimeError):
-        with atomic_directory(tmp_path / "broken") as tmp:
+        with atomic_output_dir(tmp_path / "broken", command="test") as tmp:
             (tmp / "half-written").write_text("x")
             raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["glove.txt", "out"]

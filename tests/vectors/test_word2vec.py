@@ -172,3 +172,41 @@ def test_hierarchical_softmax_objective_matches_definition(corpus, tmp_path):
     codes, points = model.wv.get_vecattr(word, "code"), model.wv.get_vecattr(word, "point")
     expected = sum(np.log1p(np.exp(-(1.0 - 2.0 * c) * (h @ model.syn1[p]))) for c, p in zip(codes, points))
     assert one.evaluate(model)["loss"] == pytest.approx(expected, rel=1e-10)
+
+
+KILL_SCRIPT = (
+    "import json, sys\n"
+    "from spacy_lm_suite.vectors.word2vec import Word2VecSettings, train_word2vec\n"
+    "train_word2vec(sys.argv[1], sys.argv[2], settings=Word2VecSettings(**json.loads(sys.argv[3])), progress=False)\n"
+)
+
+
+def epoch_losses(run_dir):
+    return [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("point", [
+    "written:checkpoint/word2vec.model#3",  # epoch 2's model written, its state not: rolled back to epoch 1
+    "renamed:checkpoint/word2vec.model#3",  # epoch 2's model in place, state.json still epoch 1: rolled forward
+])
+def test_killed_while_saving_a_checkpoint_resumes_exactly(corpus, tmp_path, point):
+    """SIGKILL between two writes of a checkpoint (save #1 is the initial one), then
+    --resume: the same vectors, bit for bit, and the same per-epoch losses (1 worker)."""
+    import os
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from spacy_lm_suite.runs.checkpoints import FAULT_ENV
+
+    whole = train_word2vec(corpus, tmp_path / "whole", settings=settings(), progress=False)
+    victim = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(corpus), str(tmp_path / "killed"), json.dumps(asdict(settings()))],
+        env={**os.environ, FAULT_ENV: point},
+    )
+    assert victim.returncode == -9
+    assert list((tmp_path / "killed").rglob("*.tmp")), "killed in the middle of a save"
+    rest = train_word2vec(corpus, tmp_path / "killed", resume=True, progress=False)
+    assert np.array_equal(rest.model.wv.vectors, whole.model.wv.vectors)
+    assert epoch_losses(tmp_path / "killed") == epoch_losses(tmp_path / "whole")
+    assert json.loads((tmp_path / "killed" / "state.json").read_text())["complete"]

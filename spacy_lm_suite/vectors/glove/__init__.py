@@ -3,21 +3,24 @@
 :func:`train_glove` goes from raw texts to a run folder (see
 :mod:`spacy_lm_suite.vectors.training_run`): corpus file, vocabulary,
 co-occurrences (kept in ``checkpoint/cooccurrence/`` while the run is
-unfinished), epochs with a ``checkpoint/weights.safetensors`` + ``state.json``
-after each, then the vector exports. ``resume=True`` continues from the last
-checkpoint; with one thread the result equals an uninterrupted run exactly.
+unfinished, written once as a whole), epochs with an atomic checkpoint
+(``checkpoint/weights.safetensors``, then ``state.json`` naming it: see
+:mod:`spacy_lm_suite.runs.checkpoints`) after each, then the vector exports.
+``resume=True`` continues from the last checkpoint; with one thread the
+result equals an uninterrupted run exactly, even after a kill while saving.
 """
 
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from ...errors import UserError
+from ...runs.options import require_finite_loss
+from ...runs.outputs import atomic_output_dir
 from ..corpus import CorpusFile, prepare_corpus, read_corpus_file
 from ..normalizers import DEFAULT_FALLBACK, validate_fallback
-from ..training_run import RunDirectory, remove_failed_run
+from ..training_run import COMMAND, RunDirectory, check_lang, check_run_options, remove_failed_run
 from .cooccur import Cooccurrence, Vocabulary, build_vocabulary, count_cooccurrences
 from .train import EpochRecord, GloVeModel, GloVeSettings, train_model
 
@@ -84,11 +87,13 @@ def train_glove(
     keep_checkpoint: keep ``checkpoint/`` (co-occurrences, weights with AdaGrad state) when done.
     corpus_file: an already tokenised and normalised corpus file to use instead of ``source``.
     """
-    run = RunDirectory(output_dir)
+    check_run_options(limit=limit, stop_after=stop_after)
+    run = RunDirectory(output_dir, checkpoint_files=(WEIGHTS_FILE,), hint="--resume continues an unfinished run")
     if resume:
+        run.check_writable()
         config = run.require_existing(TRAINER)
         settings = GloVeSettings(**config["settings"])
-        state = run.state
+        state = run.load_state()
         if state["complete"]:
             raise UserError(f"{run.path}: this run is complete; nothing to resume")
         cooc = Cooccurrence.from_disk(run.checkpoint / COOCCURRENCE_DIR)
@@ -99,6 +104,7 @@ def train_glove(
     settings = settings or GloVeSettings()
     settings.validate()
     fallback = validate_fallback(fallback)
+    check_lang(lang)
     run.check_available(overwrite=overwrite)
     with tempfile.TemporaryDirectory(prefix="train-vectors-", dir=tmp_dir) as tmp:
         if corpus_file is not None:
@@ -109,20 +115,18 @@ def train_glove(
                 tokenizer=tokenizer, pretokenized=pretokenized, fallback=fallback, progress=progress,
             )
         cooc = count_corpus(corpus.path, settings, tmp_dir=tmp, progress=progress)
-    created = not run.path.exists()
-    run.create(overwrite=overwrite)
+    created = run.create(overwrite=overwrite)
     try:
         config = {
             "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
             "pretokenized": pretokenized, "reading": {"fmt": fmt, "encoding": encoding, "limit": limit},
             "lang": lang, "corpus": corpus.to_dict(), "cooccurrence": asdict(cooc.stats), "loss": "mean weighted squared error per non-zero",
         }
-        run.save_config(config)
-        cooc.to_disk(run.checkpoint / COOCCURRENCE_DIR)
+        with atomic_output_dir(run.checkpoint / COOCCURRENCE_DIR, command=COMMAND) as cooc_tmp:
+            cooc.to_disk(cooc_tmp)
         model = GloVeModel.initialize(len(cooc.vocab), settings.dim, seed=settings.seed, dtype=settings.dtype)
         state = {"epochs_done": 0, "vocab_size": len(cooc.vocab), "nnz": cooc.nnz, "complete": False}
-        model.to_disk(run.checkpoint / WEIGHTS_FILE)
-        run.save_state(state)
+        run.save_checkpoint(state, config=config, files={WEIGHTS_FILE: model.to_disk})
         return _train(run, cooc, model, settings, config, state, stop_after=stop_after,
                       keep_checkpoint=keep_checkpoint, progress=progress)
     except BaseException:
@@ -136,13 +140,14 @@ def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: G
     title = f"GloVe {settings.dim}d, window {settings.window}, x_max {settings.x_max:g}"
 
     def on_epoch_end(model: GloVeModel, record: EpochRecord) -> None:
-        model.to_disk(run.checkpoint / WEIGHTS_FILE)
+        require_finite_loss(record.cost, where=f"in epoch {record.epoch}",
+                            advice="earlier checkpoints are kept; try a lower --eta")
         state["epochs_done"] = record.epoch
         entry = {"epoch": record.epoch, "loss": record.cost, "seconds": record.seconds, "cpu_seconds": record.cpu_seconds,
                  "pairs_per_second": cooc.nnz / record.seconds if record.seconds else 0.0,
                  "loss_name": "cost per non-zero", "title": title}
-        run.log_epoch(entry)
-        run.save_state(state)
+        run.log_epoch(entry)  # before the checkpoint: a resume truncates the log to its state
+        run.save_checkpoint(state, files={WEIGHTS_FILE: model.to_disk})
         records.append(entry)
 
     start = state["epochs_done"]
@@ -155,9 +160,10 @@ def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: G
     if state["epochs_done"] == settings.epochs:
         run.export_vectors(cooc.vocab.words, model.vectors(sum_context=settings.sum_context),
                            fallback=config["fallback"], name=f"glove-{settings.dim}d", lang=config["lang"])
-        run.save_state({**state, "complete": True})
-        if not keep_checkpoint:
-            (run.checkpoint / WEIGHTS_FILE).unlink(missing_ok=True)
-            shutil.rmtree(run.checkpoint / COOCCURRENCE_DIR, ignore_errors=True)
+        if keep_checkpoint:
+            run.save_state({**state, "complete": True})
+        else:
+            run.save_checkpoint({**state, "complete": True}, remove=[WEIGHTS_FILE])
+            run.remove_checkpoint_dir()
     stats = asdict(cooc.stats) if cooc.stats is not None else None
     return GloVeResult(run.path, model, cooc.vocab, records, stats)

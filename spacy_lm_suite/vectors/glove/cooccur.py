@@ -265,7 +265,9 @@ class TokenIndex:
     def ids(self, block: bytes) -> Tuple[np.ndarray, int]:
         """(int32 ids with -2 at line ends and unknown tokens dropped, number of tokens read)."""
         data = np.frombuffer(block, dtype=np.uint8)
-        out = np.empty(data.shape[0] // 2 + 2, dtype=np.int32)
+        # one id per token or line end, and each takes at least one byte ("a\n" is two):
+        # the compiled loop does not check bounds, so the buffer must hold one per byte
+        out = np.empty(data.shape[0] + 1, dtype=np.int32)
         m, n_tokens = _bytes_to_ids(data, self.word_bytes, self.offsets, self.table, out)
         return out[:m], int(n_tokens)
 

@@ -20,10 +20,13 @@ from typing import Callable, Optional, Union
 
 import numba
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.numpy import load_file
 from tqdm.auto import tqdm
 
-from ...errors import UserError
+from ...errors import InputFormatError, UserError
+from ...runs.options import require_at_least, require_positive
+from ...runs.outputs import save_safetensors_atomic
 
 _BLOCK = 1 << 16
 
@@ -52,16 +55,16 @@ class GloVeSettings:
     dtype: str = "float32"  # parameters and AdaGrad sums; "float64" as in Stanford's code (about 1.8x slower)
 
     def validate(self) -> None:
+        """Reject settings that make no model or a NaN one (named as the CLI options)."""
         if self.dtype not in ("float32", "float64"):
             raise UserError(f"GloVe setting dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        for name in ("min_count", "window", "dim", "epochs", "threads"):
-            if getattr(self, name) < 1:
-                raise UserError(f"GloVe setting {name} must be at least 1, got {getattr(self, name)}")
-        for name in ("x_max", "eta", "memory_limit_gb"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"GloVe setting {name} must be positive, got {getattr(self, name)}")
-        if self.max_vocab is not None and self.max_vocab < 1:
-            raise UserError(f"max_vocab must be at least 1, got {self.max_vocab}")
+        for name, option in (("min_count", "--min-count"), ("window", "--window"), ("dim", "--dim"),
+                             ("epochs", "--epochs"), ("threads", "--threads"), ("max_vocab", "--max-vocab"),
+                             ("max_pairs_in_memory", "--max-pairs-in-memory")):
+            require_at_least(getattr(self, name), 1, option=f"{option} (GloVe setting {name})")
+        for name, option in (("x_max", "--x-max"), ("eta", "--eta"), ("memory_limit_gb", "--memory"),
+                             ("alpha", "--alpha")):
+            require_positive(getattr(self, name), option=f"{option} (GloVe setting {name})")
 
 
 class GloVeModel:
@@ -100,16 +103,20 @@ class GloVeModel:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def to_disk(self, path: Union[str, Path]) -> None:
-        """safetensors with ``W``, ``C`` (V, dim + 1) and their accumulators ``GW``, ``GC``."""
+        """safetensors with ``W``, ``C`` (V, dim + 1) and their accumulators ``GW``, ``GC``
+        (written atomically, with the umask's permissions)."""
         arrays = {
             "W": self.word[:, 0], "GW": self.word[:, 1], "C": self.context[:, 0], "GC": self.context[:, 1],
         }
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+        save_safetensors_atomic(path, arrays)
 
     @classmethod
     def from_disk(cls, path: Union[str, Path]) -> "GloVeModel":
-        arrays = load_file(str(path))
-        return cls(np.stack([arrays["W"], arrays["GW"]], axis=1), np.stack([arrays["C"], arrays["GC"]], axis=1))
+        try:
+            arrays = load_file(str(path))
+            return cls(np.stack([arrays["W"], arrays["GW"]], axis=1), np.stack([arrays["C"], arrays["GC"]], axis=1))
+        except (OSError, ValueError, KeyError, SafetensorError) as err:
+            raise InputFormatError(path, f"expected GloVe weights (safetensors with W, GW, C, GC) ({err})") from None
 
 
 @numba.njit(nogil=True, cache=True)
