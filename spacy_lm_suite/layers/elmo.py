@@ -34,7 +34,7 @@ from ..elmo import ELMoConfig, batch_to_type_ids
 from ..elmo.allennlp import load_allennlp_elmo
 from ..elmo.checkpoint import load_elmo
 from ..errors import UserError
-from .scalar_mix import ScalarMixLayer
+from .encoder_with_mix import EncoderWithMix
 from .torch_shim import LateTorchShim
 
 # ELMoConfig fields that decide the shapes of the weights
@@ -79,17 +79,7 @@ def ELMo(
         sentences=sentences,
         grad=grad,
     )
-    mix = ScalarMixLayer(
-        n_layers=encoder.maybe_get_dim("nL"), nO=encoder.maybe_get_dim("nO"), layer_norm=layer_norm, dropout=dropout
-    )
-    return Model(
-        "lm_elmo",
-        _chain_forward,
-        init=_init_elmo,
-        layers=[encoder, mix],
-        refs={"encoder": encoder, "mix": mix},
-        dims={"nO": encoder.maybe_get_dim("nO")},
-    )
+    return EncoderWithMix("lm_elmo", encoder, layer_norm=layer_norm, dropout=dropout, what="ELMo")
 
 
 def ELMoEncoder(
@@ -290,29 +280,5 @@ def encoder_forward(
                 d_layers[:, row, : end - start] = d_outputs[i][:, start:end]
             torch.autograd.backward(layers, torch.from_numpy(d_layers))
         return []
-
-    return outputs, backprop
-
-
-def _init_elmo(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
-    encoder, mix = model.layers
-    encoder.initialize(X=X)
-    nO, nL = encoder.get_dim("nO"), encoder.get_dim("nL")
-    for layer in (mix, model):
-        if layer.has_dim("nO") and layer.get_dim("nO") != nO:
-            raise UserError(f"ELMo: the model was built for width {layer.get_dim('nO')}, the weights loaded have {nO}")
-        layer.set_dim("nO", nO)
-    mix.set_dim("nL", nL)
-    mix.initialize()
-    return model
-
-
-def _chain_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
-    encoder, mix = model.layers
-    layers, backprop_layers = encoder(docs, is_train)
-    outputs, backprop_mix = mix(layers, is_train)
-
-    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
-        return backprop_layers(backprop_mix(d_outputs))
 
     return outputs, backprop

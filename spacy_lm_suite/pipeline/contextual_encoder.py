@@ -8,7 +8,15 @@ and saves its weights with the pipeline.
 
 Its model must have two refs: ``"encoder"`` (``List[Doc] -> List[Floats3d]``,
 all layers ``[nL, n_tokens, nO]`` of each doc, with dims ``nL`` and ``nO``) and
-``"mix"`` (``List[Floats3d] -> List[Floats2d]``, used for ``doc.tensor``).
+``"mix"`` (``List[Floats3d] -> List[Floats2d]``).
+
+``doc.tensor`` (``tensor_layer``): ``"mix"`` (the model's own mix), ``"last"``
+or a layer index. When no listener needs the layers (a prediction-only
+pipeline), a subclass may compute that one vector per token directly
+(:meth:`ContextualEncoder.predict_tensors`), never holding every layer of a
+long doc. At ``initialize``, a vocab with no vectors gets
+``spacy-lm-suite.ContextualVectors.v1``, so ``token.vector`` and
+``doc.similarity`` use ``doc.tensor`` without spaCy's W007 warning.
 
 Training: ``update`` runs the encoder and hands the layers with a backprop
 callback to the listeners, like spaCy's ``Tok2Vec``: the encoder is fine-tuned
@@ -19,17 +27,26 @@ layers (:meth:`ContextualEncoder.layers_for`) and no gradient reaches it.
 """
 
 from itertools import islice
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
 
+import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
-from thinc.types import Floats3d
+from thinc.types import Floats2d, Floats3d
 
-from ..layers.elmo_listener import LayersListener, same_docs
+from ..errors import UserError
+from ..layers.layers_listener import LayersListener, same_docs
+from ..vectors.contextual import use_contextual_vectors
+
+TensorLayer = Union[str, int]
+
+
+class Tensors(list):
+    """What ``predict`` returns when it computed only ``doc.tensor`` (no layers for listeners)."""
 
 
 class ContextualEncoder(TrainablePipe):
@@ -37,15 +54,21 @@ class ContextualEncoder(TrainablePipe):
 
     listener_type: ClassVar[Type[LayersListener]] = LayersListener
 
-    def __init__(self, vocab: Vocab, model: Model, *, name: str, set_tensor: bool = True) -> None:
+    def __init__(
+        self, vocab: Vocab, model: Model, *, name: str, set_tensor: bool = True, tensor_layer: TensorLayer = "mix"
+    ) -> None:
         for ref in ("encoder", "mix"):
             if not model.has_ref(ref):
                 raise ValueError(f"{type(self).__name__} {name!r}: its model has no {ref!r} ref")
+        if not (tensor_layer in ("mix", "last") or (isinstance(tensor_layer, int) and not isinstance(tensor_layer, bool))):
+            raise UserError(
+                f"{name}: tensor_layer must be \"mix\", \"last\" or a layer index, got {tensor_layer!r}"
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
         self.listener_map: Dict[str, List[LayersListener]] = {}
-        self.cfg: Dict[str, Any] = {"set_tensor": set_tensor}
+        self.cfg: Dict[str, Any] = {"set_tensor": set_tensor, "tensor_layer": tensor_layer}
         self._last: Optional[Tuple[List[Doc], List[Floats3d]]] = None
 
     @property
@@ -86,8 +109,14 @@ class ContextualEncoder(TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[Floats3d]:
         """All layers ``[nL, n_tokens, nO]`` of each doc; kept (until the next
-        batch) for the listeners, if there are any."""
+        batch) for the listeners, if there are any. With no listeners, only
+        ``doc.tensor``'s vectors if the subclass can compute them directly."""
         docs = list(docs)
+        if not self.listener_map and self.cfg["set_tensor"]:
+            tensors = self.predict_tensors(docs)
+            if tensors is not None:
+                self._last = None
+                return Tensors(tensors)
         layers = self.encoder.predict(docs)
         self._last = (docs, layers) if self.listener_map else None
         return layers
@@ -98,11 +127,33 @@ class ContextualEncoder(TrainablePipe):
             return self._last[1]
         return self.predict(docs)
 
+    def predict_tensors(self, docs: List[Doc]) -> Optional[List[Floats2d]]:
+        """``doc.tensor`` of each doc without all layers, or None (then ``predict`` computes the layers)."""
+        return None
+
+    def layer_index(self) -> Optional[int]:
+        """The layer ``doc.tensor`` takes (None: the mix)."""
+        choice = self.cfg.get("tensor_layer", "mix")
+        if choice == "mix":
+            return None
+        index = -1 if choice == "last" else int(choice)
+        n_layers = self.encoder.maybe_get_dim("nL")
+        if n_layers is not None and not -n_layers <= index < n_layers:
+            raise UserError(f"{self.name}: tensor_layer = {choice} but the encoder has {n_layers} layers (0 to {n_layers - 1})")
+        return index
+
     def set_annotations(self, docs: Sequence[Doc], layers: List[Floats3d]) -> None:
-        """Write the mixed layers to ``doc.tensor`` ``[n_tokens, nO]`` (if ``set_tensor``)."""
+        """Write ``doc.tensor`` ``[n_tokens, nO]`` (if ``set_tensor``): the chosen layer or the mix."""
         if not self.cfg["set_tensor"]:
             return
-        for doc, tensor in zip(docs, self.model.get_ref("mix").predict(layers)):
+        if isinstance(layers, Tensors):
+            tensors = list(layers)
+        elif self.layer_index() is None:
+            tensors = self.model.get_ref("mix").predict(layers)
+        else:
+            index = self.layer_index()
+            tensors = [numpy.ascontiguousarray(x[index]) for x in layers]
+        for doc, tensor in zip(docs, tensors):
             doc.tensor = tensor
 
     def update(
@@ -119,6 +170,7 @@ class ContextualEncoder(TrainablePipe):
             losses = {}
         validate_examples(examples, f"{type(self).__name__}.update")
         losses.setdefault(self.name, 0.0)
+        frozen = not self.encoder.attrs.get("grad", True)
         docs = [eg.predicted for eg in examples]
         self._last = None
         layers, backprop_layers = self.encoder.begin_update(docs)
@@ -127,7 +179,8 @@ class ContextualEncoder(TrainablePipe):
         def accumulate_gradient(one_d_layers: List[Floats3d]) -> List[Doc]:
             for total, d in zip(d_layers, one_d_layers):
                 total += d
-                losses[self.name] += float((d**2).sum())
+                if not frozen:  # no gradient reaches a frozen encoder: log 0
+                    losses[self.name] += float((d**2).sum())
             return []
 
         def backprop(one_d_layers: List[Floats3d]) -> List[Doc]:
@@ -156,6 +209,9 @@ class ContextualEncoder(TrainablePipe):
         sample = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=sample)
         self._last = None
+        self.layer_index()  # a tensor_layer outside the encoder's layers is an error now, not at the first doc
+        if nlp is not None and self.cfg["set_tensor"]:
+            use_contextual_vectors(nlp)
         for listener in self.listeners:
             listener.connect(self, width=self.encoder.get_dim("nO"), n_layers=self.encoder.get_dim("nL"))
 

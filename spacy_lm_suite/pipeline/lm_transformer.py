@@ -1,0 +1,79 @@
+"""The ``lm_transformer`` component: one Hugging Face encoder shared by every downstream component.
+
+Downstream components read it through ``spacy-lm-suite.TransformerListener.v1``
+layers (each with its own scalar mix of the hidden layers); the encoder runs
+once per batch for all of them and is fine-tuned by their gradients unless
+frozen (``grad = false`` in the model, or the component in ``[training]
+frozen_components``). ``doc.tensor`` is the last hidden layer by default
+(``tensor_layer``: ``"last"``, a layer index, or ``"mix"``, the model's own
+mix), so ``token.vector``, ``span.vector`` and ``doc.similarity`` are
+contextual; in a pipeline without listeners it is computed batch by batch,
+never holding all layers of a long doc.
+
+The model folder comes from the model's ``name`` or from
+``[initialize.components.<name>] name``; weights, config and tokenizer are
+saved with the pipeline (safetensors + JSON).
+"""
+
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from thinc.api import Config, Model
+from thinc.types import Floats2d
+
+from ..layers.transformer import predict_tensors, set_model_name
+from ..layers.transformer_listener import TransformerListener
+from .contextual_encoder import ContextualEncoder, TensorLayer
+
+DEFAULT_CONFIG = """
+[model]
+@architectures = "spacy-lm-suite.Transformer.v1"
+name = null
+window = 128
+stride = 96
+sentences = false
+pooling = "mean"
+max_batch_pieces = 4096
+grad = true
+quantize = null
+layer_norm = false
+dropout = 0.0
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_CONFIG)["model"]
+
+
+@Language.factory(
+    "lm_transformer",
+    assigns=["doc.tensor"],
+    default_config={"model": DEFAULT_MODEL, "set_tensor": True, "tensor_layer": "last"},
+)
+def make_lm_transformer(
+    nlp: Language, name: str, model: Model, set_tensor: bool, tensor_layer: TensorLayer
+) -> "LMTransformer":
+    return LMTransformer(nlp.vocab, model, name=name, set_tensor=set_tensor, tensor_layer=tensor_layer)
+
+
+class LMTransformer(ContextualEncoder):
+    """A Hugging Face encoder as a shared contextual encoder (see :class:`ContextualEncoder`)."""
+
+    listener_type = TransformerListener
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        name: Optional[Union[str, Path]] = None,
+    ) -> None:
+        """Load the model folder ``name`` (None: the model's own ``name``), then connect the listeners."""
+        set_model_name(self.encoder, name)
+        super().initialize(get_examples, nlp=nlp)
+
+    def predict_tensors(self, docs: List[Doc]) -> Optional[List[Floats2d]]:
+        index = self.layer_index()
+        if index is None:
+            return None  # the learned mix needs every layer
+        return predict_tensors(self.encoder, docs, layer=index)

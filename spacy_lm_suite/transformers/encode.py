@@ -1,0 +1,199 @@
+"""Run an :class:`~.loading.HFEncoder` over texts and pool its pieces to tokens.
+
+:func:`plan` tokenizes each text once (with offsets), aligns pieces to the
+caller's tokens (:mod:`.alignment`) and cuts the pieces into windows
+(:mod:`.windows`). :func:`encode` runs the windows in length-sorted batches
+of at most ``max_batch_pieces`` padded positions and writes, per text, an
+array ``[n_out, n_tokens, width]``: every hidden layer (``n_out = n_layers + 1``,
+embeddings first) or one reduced layer (``reduce``: a chosen layer or a fixed
+weighted sum), where the reduction happens batch by batch.
+
+Window averaging and token pooling are linear, so both are folded into one
+weight per ``(token, piece)`` pair (:attr:`TextPlan.pair_weight`): a batch's
+output rows go straight into the token arrays. Working memory beyond the
+outputs is one batch, however long a text is.
+
+In training (``grad``), :func:`encode` also returns a backprop callback that
+maps token gradients back onto each batch's hidden states and runs one
+``torch.autograd.backward`` over all batches.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+
+from ..errors import UserError
+from .alignment import Alignment, align
+from .loading import HFEncoder
+from .windows import Window, batch_windows, piece_windows, window_counts
+
+# reduce: hidden states [n_layers + 1, batch, seq, width] -> [n_out, batch, seq, width]
+Reduce = Callable[[Sequence[torch.Tensor]], torch.Tensor]
+
+
+@dataclass
+class TextPlan:
+    """One text's pieces, alignment and windows."""
+
+    ids: numpy.ndarray  # [n_pieces] int64
+    offsets: numpy.ndarray  # [n_pieces, 2] character spans
+    alignment: Alignment
+    windows: List[Tuple[int, int]]
+    pair_weight: numpy.ndarray  # [n_pairs] float32: pooling weight / windows covering the piece
+
+    @property
+    def n_tokens(self) -> int:
+        return self.alignment.n_tokens
+
+
+def plan(
+    encoder: HFEncoder,
+    texts: Sequence[str],
+    token_spans: Sequence[numpy.ndarray],
+    *,
+    window: int,
+    stride: int,
+    pooling: str = "mean",
+    sentence_spans: Optional[Sequence[Optional[numpy.ndarray]]] = None,
+) -> List[TextPlan]:
+    """Tokenize, align and window each text. ``token_spans[i]``: ``[n_tokens, 2]``
+    character spans; ``sentence_spans[i]``: ``[n_sents, 2]`` character spans or None."""
+    check_window(encoder, window=window, stride=stride)
+    encoded = encoder.tokenizer(
+        list(texts),
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    plans = []
+    for i, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+        ids = numpy.asarray(ids, dtype=numpy.int64)
+        offsets = numpy.asarray(offsets, dtype=numpy.int64).reshape(-1, 2)
+        alignment = align(token_spans[i], offsets, pooling=pooling)
+        sents = sentence_spans[i] if sentence_spans is not None else None
+        piece_spans = None
+        if sents is not None and len(sents):
+            starts = numpy.searchsorted(offsets[:, 0], sents[:, 0], side="left")
+            ends = numpy.searchsorted(offsets[:, 0], sents[:, 1], side="left")
+            piece_spans = list(zip(starts.tolist(), ends.tolist()))
+        spans = piece_windows(len(ids), window=window, stride=stride, sentence_piece_spans=piece_spans)
+        counts = window_counts(len(ids), spans)[alignment.piece]
+        pair_weight = numpy.where(counts > 0, alignment.weight / numpy.maximum(counts, 1), 0.0).astype(numpy.float32)
+        plans.append(TextPlan(ids=ids, offsets=offsets, alignment=alignment, windows=spans, pair_weight=pair_weight))
+    return plans
+
+
+def check_window(encoder: HFEncoder, *, window: int, stride: int) -> None:
+    """Refuse windows the model cannot take (``window`` + special pieces over its limit)."""
+    if window < 1 or not 1 <= stride <= window:
+        raise UserError(f"transformer: expected window >= 1 and 1 <= stride <= window, got window = {window}, stride = {stride}")
+    special = len(encoder.prefix) + len(encoder.suffix)
+    limit = encoder.max_length
+    if window + special > limit:
+        raise UserError(
+            f"transformer: window = {window} pieces + {special} special pieces is over the model's limit of "
+            f"{limit} (set window <= {limit - special})"
+        )
+
+
+def encode(
+    encoder: HFEncoder,
+    plans: Sequence[TextPlan],
+    *,
+    max_batch_pieces: int,
+    grad: bool = False,
+    reduce: Optional[Reduce] = None,
+    n_out: Optional[int] = None,
+) -> Tuple[List[numpy.ndarray], Optional[Callable[[Sequence[numpy.ndarray]], None]]]:
+    """Per text ``[n_out, n_tokens, width]`` float32 (all layers unless ``reduce``), and
+    with ``grad`` a callback taking the gradients of those arrays (None otherwise)."""
+    width = encoder.width
+    n_out = n_out if n_out is not None else encoder.n_layers
+    outputs = [torch.zeros((n_out, p.n_tokens, width)) for p in plans]
+    windows: List[Window] = [(i, a, b) for i, p in enumerate(plans) for a, b in p.windows]
+    graph: List[Tuple[torch.Tensor, List[Window], int]] = []
+    if not windows:
+        return [o.numpy() for o in outputs], (lambda d_outputs: None) if grad else None
+    prefix, suffix = encoder.prefix, encoder.suffix
+    extra = len(prefix) + len(suffix)
+    model = encoder.model if grad else encoder.inference_model()
+    model.train(grad)
+    context = torch.enable_grad() if grad else torch.inference_mode()
+    all_layers = reduce is None or not getattr(reduce, "last_only", False)
+    for batch in batch_windows(windows, extra=extra, max_batch_pieces=max(max_batch_pieces, 1)):
+        seq = batch[0][2] - batch[0][1] + extra
+        input_ids = torch.full((len(batch), seq), encoder.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), seq), dtype=torch.long)
+        for row, (i, a, b) in enumerate(batch):
+            pieces = numpy.concatenate([prefix, plans[i].ids[a:b], suffix]) if extra else plans[i].ids[a:b]
+            input_ids[row, : len(pieces)] = torch.from_numpy(numpy.asarray(pieces, dtype=numpy.int64))
+            mask[row, : len(pieces)] = 1
+        with context:
+            result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=all_layers)
+            if reduce is None:
+                states = torch.stack(result.hidden_states)  # [n_layers + 1, batch, seq, width]
+            else:
+                states = reduce(result.hidden_states if all_layers else (result.last_hidden_state,))
+        values = states.detach()
+        for row, (i, a, b) in enumerate(batch):
+            p = plans[i]
+            lo, hi = p.alignment.piece_range(a, b)
+            if lo == hi:
+                continue
+            local = torch.from_numpy(p.alignment.piece[lo:hi] - a + len(prefix))
+            weight = torch.from_numpy(p.pair_weight[lo:hi])[None, :, None]
+            tokens = torch.from_numpy(p.alignment.token[lo:hi])
+            outputs[i].index_add_(1, tokens, values[:, row, local] * weight)
+        if grad:
+            graph.append((states, batch, len(prefix)))
+    arrays = [o.numpy() for o in outputs]
+    if not grad:
+        return arrays, None
+
+    def backprop(d_outputs: Sequence[numpy.ndarray]) -> None:
+        d_tensors = [torch.from_numpy(numpy.ascontiguousarray(d, dtype=numpy.float32)) for d in d_outputs]
+        tensors, grads = [], []
+        for states, batch, offset in graph:
+            d_states = torch.zeros(states.shape)
+            for row, (i, a, b) in enumerate(batch):
+                p = plans[i]
+                lo, hi = p.alignment.piece_range(a, b)
+                if lo == hi:
+                    continue
+                local = torch.from_numpy(p.alignment.piece[lo:hi] - a + offset)
+                weight = torch.from_numpy(p.pair_weight[lo:hi])[None, :, None]
+                tokens = torch.from_numpy(p.alignment.token[lo:hi])
+                d_states[:, row].index_add_(1, local, d_tensors[i][:, tokens] * weight)
+            tensors.append(states)
+            grads.append(d_states)
+        torch.autograd.backward(tensors, grads)
+        graph.clear()
+
+    return arrays, backprop
+
+
+def select_layer(index: int) -> Reduce:
+    """A reduction keeping one hidden layer (Python indexing: -1 is the last)."""
+
+    def reduce(hidden: Sequence[torch.Tensor]) -> torch.Tensor:
+        return hidden[index][None]
+
+    reduce.last_only = index == -1  # type: ignore[attr-defined]
+    return reduce
+
+
+def weighted_sum(weights: numpy.ndarray, gamma: float = 1.0) -> Reduce:
+    """A reduction ``gamma * sum_j w_j h_j`` (a fixed scalar mix)."""
+    w = torch.from_numpy(numpy.asarray(weights, dtype=numpy.float32))
+
+    def reduce(hidden: Sequence[torch.Tensor]) -> torch.Tensor:
+        total = hidden[0] * w[0]
+        for j in range(1, len(hidden)):
+            total = total + hidden[j] * w[j]
+        return (gamma * total)[None]
+
+    return reduce

@@ -1,0 +1,250 @@
+"""The lm_transformer component: overfit, save/reload, pipe = serial (fork, spawn), contextual vectors, bad input."""
+
+import resource
+import subprocess
+import sys
+import warnings
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_lm_suite.errors import UserError
+from spacy_lm_suite.layers.transformer import hf_encoder
+from spacy_lm_suite.vectors.contextual import ContextualVectors
+
+NER_DATA = [
+    ("Alice lives in Paris", [(0, 5, "PER"), (15, 20, "LOC")]),
+    ("Bob visited London yesterday", [(0, 3, "PER"), (12, 18, "LOC")]),
+    ("I like Berlin", [(7, 13, "LOC")]),
+]
+ODD_TEXTS = ["", "   ", "\n\n\t ", "🙂🙂🙂", "Café naïve 北京 don't", "Bob visited London yesterday. I like Berlin! " * 6]
+LISTENER = {"@architectures": "spacy-lm-suite.TransformerListener.v1", "upstream": "*"}
+TINY = {"window": 48, "stride": 32}  # the tiny models take 64 positions
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def blank_with_transformer(folder, **model):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_transformer", config={"model": {"name": str(folder), **TINY, **model}})
+    return nlp
+
+
+def add_ner(nlp):
+    nlp.add_pipe("ner", config={"model": {
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "hidden_width": 32,
+        "maxout_pieces": 2, "use_upper": True, "tok2vec": LISTENER,
+    }})
+
+
+def entities(doc):
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+
+
+def assert_same_docs(first, second, *, atol=1e-5):
+    for a, b in zip(first, second, strict=True):
+        assert entities(a) == entities(b)
+        assert a.tensor.shape == b.tensor.shape == (len(a), 32)
+        if a.tensor.size:
+            assert numpy.abs(a.tensor - b.tensor).max() <= atol
+
+
+@pytest.fixture(scope="module")
+def ner_nlp(tiny_bert_dir):
+    nlp = blank_with_transformer(tiny_bert_dir)
+    add_ner(nlp)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in NER_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.005
+    for step in range(80):
+        nlp.update(examples[step % 3 :] + examples[: step % 3], sgd=optimizer, drop=0.0)
+    return nlp
+
+
+def test_ner_overfits_through_the_listener(ner_nlp):
+    for text, ents in NER_DATA:
+        assert entities(ner_nlp(text)) == [tuple(e) for e in ents]
+
+
+def test_to_disk_and_load_give_the_same_predictions(ner_nlp, tmp_path):
+    ner_nlp.to_disk(tmp_path / "pipeline")
+    assert not list((tmp_path / "pipeline").rglob("pytorch_model.bin")) and not list((tmp_path / "pipeline").rglob("*.pkl"))
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert isinstance(loaded.vocab.vectors, ContextualVectors)
+    texts = [text for text, _ in NER_DATA] + ODD_TEXTS
+    assert_same_docs([ner_nlp(t) for t in texts], [loaded(t) for t in texts])
+
+
+def test_to_bytes_and_back(ner_nlp):
+    loaded = spacy.blank("en", config={"nlp": {"vectors": {"@vectors": "spacy-lm-suite.ContextualVectors.v1"}}})
+    loaded.add_pipe("lm_transformer", config={"model": TINY})  # no name: the weights come from the bytes
+    add_ner(loaded)
+    loaded.from_bytes(ner_nlp.to_bytes())
+    texts = [text for text, _ in NER_DATA] + ODD_TEXTS
+    assert_same_docs([ner_nlp(t) for t in texts], [loaded(t) for t in texts])
+    stock = spacy.blank("en")  # spaCy's own (empty) vectors table reads the bytes too
+    stock.add_pipe("lm_transformer", config={"model": TINY})
+    add_ner(stock)
+    stock.from_bytes(ner_nlp.to_bytes())
+    assert_same_docs([ner_nlp(t) for t in texts], [stock(t) for t in texts])
+
+
+def test_pipe_with_any_batch_size_equals_calling_one_by_one(ner_nlp):
+    texts = [text for text, _ in NER_DATA] + ODD_TEXTS
+    serial = [ner_nlp(t) for t in texts]
+    for batch_size in (1, 3, 16):
+        assert_same_docs(serial, list(ner_nlp.pipe(texts, batch_size=batch_size)), atol=1e-4)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_pipe_with_two_processes_equals_calling_one_by_one(ner_nlp, start_method, tmp_path, monkeypatch):
+    """spawn pickles the pipeline into each worker (fork does not); a loaded pipeline, as users run it."""
+    import multiprocessing
+
+    import spacy.language
+
+    ner_nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    monkeypatch.setattr(spacy.language, "mp", multiprocessing.get_context(start_method))
+    texts = [text for text, _ in NER_DATA] + ODD_TEXTS
+    serial = [loaded(t) for t in texts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no W007 in the workers' docs either
+        docs = list(loaded.pipe(texts, batch_size=2, n_process=2))
+        assert_same_docs(serial, docs, atol=1e-4)
+        assert 0.0 < docs[0].similarity(docs[1]) <= 1.0 + 1e-6
+
+
+def test_frozen_weights_do_not_change_and_log_no_loss(tiny_bert_dir):
+    nlp = blank_with_transformer(tiny_bert_dir, grad=False)
+    add_ner(nlp)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in NER_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    model = hf_encoder(nlp.get_pipe("lm_transformer").encoder).model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    losses = {}
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+    assert losses["lm_transformer"] == 0.0 and losses["ner"] > 0.0
+
+
+def test_tensor_layer_choices(tiny_bert_dir):
+    nlp = blank_with_transformer(tiny_bert_dir)
+    nlp.initialize()
+    component = nlp.get_pipe("lm_transformer")
+    doc = nlp("Alice lives in Paris")
+    layers = component.encoder.predict([nlp.make_doc(doc.text)])[0]
+    assert numpy.abs(doc.tensor - layers[-1]).max() <= 1e-5  # the default: the last layer
+    component.cfg["tensor_layer"] = 1
+    assert numpy.abs(nlp(doc.text).tensor - layers[1]).max() <= 1e-5
+    component.cfg["tensor_layer"] = "mix"
+    assert nlp(doc.text).tensor.shape == (4, 32)
+    component.cfg["tensor_layer"] = 7
+    with pytest.raises(UserError, match="tensor_layer = 7 but the encoder has 3 layers"):
+        nlp(doc.text)
+
+
+def test_contextual_vectors_without_w007(tiny_bert_dir):
+    nlp = blank_with_transformer(tiny_bert_dir)
+    nlp.initialize()
+    assert isinstance(nlp.vocab.vectors, ContextualVectors)
+    assert nlp.meta["vectors"]["keys"] == 1 and nlp.meta["vectors"]["name"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = nlp("the river bank"), nlp("the bank account")
+        assert numpy.array_equal(a[2].vector, a.tensor[2])
+        assert not numpy.allclose(a[1].vector, b[1].vector)
+        assert 0.0 < a.similarity(b) <= 1.0 + 1e-6 and a[1:].similarity(b[:2]) > 0
+
+
+def test_roberta_runs_end_to_end(tiny_roberta_dir):
+    nlp = blank_with_transformer(tiny_roberta_dir)
+    nlp.initialize()
+    docs = list(nlp.pipe(ODD_TEXTS))
+    assert all(d.tensor.shape == (len(d), 32) and numpy.isfinite(d.tensor).all() for d in docs)
+
+
+def test_bad_model_folders_are_clear_errors(tmp_path, tiny_bert_dir):
+    import shutil
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_bert_dir, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    slow = tmp_path / "slow"
+    shutil.copytree(tiny_bert_dir, slow)
+    (slow / "tokenizer.json").unlink()
+    (slow / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n", encoding="utf8")
+    (slow / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer"}', encoding="utf8")
+    no_tokenizer = tmp_path / "no-tokenizer"
+    no_tokenizer.mkdir()
+    shutil.copy(tiny_bert_dir / "config.json", no_tokenizer)
+    shutil.copy(tiny_bert_dir / "model.safetensors", no_tokenizer)
+    cases = [
+        (tmp_path / "missing", "no such model folder"),
+        (pickled, "holds only pickle weights"),
+        (no_tokenizer, "no tokenizer files"),
+        (tiny_bert_dir / "config.json", "not a folder"),
+    ]
+    for folder, message in cases:
+        nlp = blank_with_transformer(folder)
+        with pytest.raises(UserError, match=message):
+            nlp.initialize()
+    nlp = blank_with_transformer(tiny_bert_dir, window=200, stride=100)
+    with pytest.raises(UserError, match="over the model's limit of 64"):
+        nlp.initialize()
+
+
+@pytest.mark.slow
+def test_minilm_bank_senses_and_no_w007(minilm_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_transformer", config={"model": {"name": str(minilm_dir), "grad": False}})
+    nlp.initialize()
+
+    def bank(text, layer):
+        nlp.get_pipe("lm_transformer").cfg["tensor_layer"] = layer
+        doc = nlp(text)
+        vector = [t for t in doc if t.text == "bank"][0].vector
+        return vector / numpy.linalg.norm(vector)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for layer, margin in (("last", 0.0), (1, 0.03)):
+            river, account, stream = (bank(t, layer) for t in ("river bank", "bank account", "muddy bank of the stream"))
+            assert river @ account < river @ stream - margin, layer
+
+
+@pytest.mark.slow
+def test_a_1m_character_doc_under_an_rss_ceiling(tiny_bert_dir, tmp_path):
+    """Prediction with no listener keeps one layer per batch: the peak stays near the
+    output (~210k tokens x 32 floats) plus the doc, far below all layers of it."""
+    script = f"""
+import resource, spacy, torch
+torch.set_num_threads(1)
+nlp = spacy.blank("en")
+nlp.max_length = 2_000_000
+nlp.add_pipe("lm_transformer", config={{"model": {{"name": {str(tiny_bert_dir)!r}, "window": 48, "stride": 32}}}})
+nlp.initialize()
+text = ("Alice lives in Paris . " * 50_000)[:1_000_000]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+doc = nlp(text)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(doc), doc.tensor.shape[1], before, after)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    n_tokens, width, before, after = map(int, out.stdout.split())
+    assert n_tokens > 200_000 and width == 32
+    output_kib = n_tokens * width * 4 / 1024
+    assert after - before < 40 * output_kib, (before, after, output_kib)
