@@ -24,6 +24,7 @@ app = typer.Typer(
 def _register_commands() -> None:
     # Each module adds its commands to ``app`` on import.
     from . import elmo, report, train_vectors, vectors  # noqa: F401
+    from . import generate  # noqa: F401
 
 
 def main() -> None:

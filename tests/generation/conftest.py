@@ -1,0 +1,27 @@
+"""Tiny random GPT-2 and Llama folders (byte-level BPE trained in-process), one torch thread."""
+
+import pytest
+import torch
+
+from spacy_lm_suite.generation.tiny import build_tiny_causal_lm
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-causal-lms")
+    return {kind: build_tiny_causal_lm(root / kind, kind=kind) for kind in ("gpt2", "llama")}
+
+
+@pytest.fixture(scope="session")
+def tiny_generators(tiny_folders):
+    from spacy_lm_suite.generation import Generator
+
+    return {kind: Generator.load(folder) for kind, folder in tiny_folders.items()}
