@@ -10,6 +10,10 @@ Its model must have two refs: ``"encoder"`` (``List[Doc] -> List[Floats3d]``,
 all layers ``[nL, n_tokens, nO]`` of each doc, with dims ``nL`` and ``nO``) and
 ``"mix"`` (``List[Floats3d] -> List[Floats2d]``).
 
+``optimizer``: the component's own (e.g. a small learning rate with warm-up
+for a pretrained encoder while the task heads use spaCy's global one); None
+uses the global optimizer for the encoder too.
+
 ``doc.tensor`` (``tensor_layer``): ``"mix"`` (the model's own mix), ``"last"``
 or a layer index. When no listener needs the layers (a prediction-only
 pipeline), a subclass may compute that one vector per token directly
@@ -55,7 +59,14 @@ class ContextualEncoder(TrainablePipe):
     listener_type: ClassVar[Type[LayersListener]] = LayersListener
 
     def __init__(
-        self, vocab: Vocab, model: Model, *, name: str, set_tensor: bool = True, tensor_layer: TensorLayer = "mix"
+        self,
+        vocab: Vocab,
+        model: Model,
+        *,
+        name: str,
+        set_tensor: bool = True,
+        tensor_layer: TensorLayer = "mix",
+        optimizer: Optional[Optimizer] = None,
     ) -> None:
         for ref in ("encoder", "mix"):
             if not model.has_ref(ref):
@@ -69,6 +80,7 @@ class ContextualEncoder(TrainablePipe):
         self.name = name
         self.listener_map: Dict[str, List[LayersListener]] = {}
         self.cfg: Dict[str, Any] = {"set_tensor": set_tensor, "tensor_layer": tensor_layer}
+        self.optimizer = optimizer
         self._last: Optional[Tuple[List[Doc], List[Floats3d]]] = None
 
     @property
@@ -197,8 +209,15 @@ class ContextualEncoder(TrainablePipe):
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
+        """Apply the gradients: with the component's own optimizer if it has one
+        (its learning-rate schedule steps here, once per update), else ``sgd``
+        (spaCy's global optimizer, as spacy-transformers does)."""
         self._last = None
-        super().finish_update(sgd)
+        if self.optimizer is None:
+            super().finish_update(sgd)
+            return
+        self.model.finish_update(self.optimizer)
+        self.optimizer.step_schedules()
 
     def get_loss(self, examples, scores) -> None:
         """No loss of its own: gradients come from the listeners."""

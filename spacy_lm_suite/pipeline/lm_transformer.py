@@ -4,7 +4,9 @@ Downstream components read it through ``spacy-lm-suite.TransformerListener.v1``
 layers (each with its own scalar mix of the hidden layers); the encoder runs
 once per batch for all of them and is fine-tuned by their gradients unless
 frozen (``grad = false`` in the model, or the component in ``[training]
-frozen_components``). ``doc.tensor`` is the last hidden layer by default
+frozen_components``), with spaCy's global optimizer or the component's own
+(``optimizer``: e.g. a 5e-5 rate with warm-up for the encoder while the heads
+learn at 1e-3). ``doc.tensor`` is the last hidden layer by default
 (``tensor_layer``: ``"last"``, a layer index, or ``"mix"``, the model's own
 mix), so ``token.vector``, ``span.vector`` and ``doc.similarity`` are
 contextual; in a pipeline without listeners it is computed batch by batch,
@@ -21,9 +23,10 @@ from typing import Callable, Iterable, List, Optional, Union
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
-from thinc.api import Config, Model
+from thinc.api import Config, Model, Optimizer
 from thinc.types import Floats2d
 
+from ..errors import UserError
 from ..layers.transformer import predict_tensors, set_model_name
 from ..layers.transformer_listener import TransformerListener
 from .contextual_encoder import ContextualEncoder, TensorLayer
@@ -48,12 +51,23 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CONFIG)["model"]
 @Language.factory(
     "lm_transformer",
     assigns=["doc.tensor"],
-    default_config={"model": DEFAULT_MODEL, "set_tensor": True, "tensor_layer": "last"},
+    default_config={"model": DEFAULT_MODEL, "set_tensor": True, "tensor_layer": "last", "optimizer": None},
 )
 def make_lm_transformer(
-    nlp: Language, name: str, model: Model, set_tensor: bool, tensor_layer: TensorLayer
+    nlp: Language,
+    name: str,
+    model: Model,
+    set_tensor: bool,
+    tensor_layer: TensorLayer,
+    optimizer: Optional[Optimizer],
 ) -> "LMTransformer":
-    return LMTransformer(nlp.vocab, model, name=name, set_tensor=set_tensor, tensor_layer=tensor_layer)
+    """optimizer: the encoder's own (e.g. ``Adam.v1`` with a ``warmup_linear.v1`` rate), or
+    null for spaCy's global optimizer."""
+    if optimizer is not None and not model.get_ref("encoder").attrs["grad"]:
+        raise UserError(f"{name}: an optimizer is set but the encoder is frozen (grad = false): remove one of them")
+    return LMTransformer(
+        nlp.vocab, model, name=name, set_tensor=set_tensor, tensor_layer=tensor_layer, optimizer=optimizer
+    )
 
 
 class LMTransformer(ContextualEncoder):
