@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import InputFormatError, UserError
-from .rawtext import PathLike, existing_file, read_lines
+from .rawtext import PathLike, check_count, check_encoding, existing_file, read_lines
 
 SCHEMES = ("auto", "iob1", "iob2")
 DOCSTART = "-DOCSTART-"
@@ -82,8 +82,9 @@ def read_iob(
     ``O``/``B-<type>``/``I-<type>``, a tag breaking ``scheme``, undecodable
     bytes, or a file with no sentence.
     """
-    if scheme not in SCHEMES:
-        raise UserError(f"unknown tag scheme {scheme!r}, expected one of {', '.join(SCHEMES)}")
+    check_scheme(scheme)
+    check_encoding(encoding)
+    limit = check_count(limit, "limit", zero="no limit")
     path = existing_file(path)
     layout = {None: "whitespace-separated", "\t": "tab-separated"}.get(separator, f"{separator!r}-separated")
     words: List[str] = []
@@ -126,6 +127,13 @@ def read_iob(
         count += 1
     if count == 0:
         raise InputFormatError(path, "no sentence found: the file is empty or holds only blank and -DOCSTART- lines")
+
+
+def check_scheme(scheme: str) -> str:
+    """Return ``scheme``, or raise ``UserError`` if it is not one of :data:`SCHEMES`."""
+    if scheme not in SCHEMES:
+        raise UserError(f"unknown tag scheme {scheme!r}, expected one of {', '.join(SCHEMES)}")
+    return scheme
 
 
 def _check_tag(path: PathLike, line: int, tag: str, previous: str, scheme: str) -> None:

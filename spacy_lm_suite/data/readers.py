@@ -14,11 +14,13 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+from ..errors import UserError
 from .conll import NERSentence, group_sentences, read_conll2003, read_wnut17
-from .rawtext import check_format, iter_texts
-from .textcat import SST2_LABELS, TextcatRow, read_sst2, read_textcat_jsonl, read_trec
+from .rawtext import check_count, check_encoding, check_format, iter_texts
+from .textcat import SST2_LABELS, TextcatRow, check_labels, check_sst2_options, read_sst2, read_textcat_jsonl, read_trec
 
 ExampleReader = Callable[[Language], Iterator[Example]]
+NO_LIMIT = "no limit"
 
 
 class NERCorpus:
@@ -29,8 +31,8 @@ class NERCorpus:
 
     def __init__(self, read: Callable[[], Iterable[NERSentence]], *, n_sents: int = 1, limit: int = 0) -> None:
         self.read = read
-        self.n_sents = n_sents
-        self.limit = limit
+        self.n_sents = check_count(n_sents, "n_sents", zero="one doc per -DOCSTART- document")
+        self.limit = check_count(limit, "limit", zero=NO_LIMIT)
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         for count, group in enumerate(group_sentences(self.read(), self.n_sents), start=1):
@@ -62,7 +64,7 @@ class TextcatCorpus:
 
     def __init__(self, read: Callable[[], Iterable[TextcatRow]], *, limit: int = 0) -> None:
         self.read = read
-        self.limit = limit
+        self.limit = check_count(limit, "limit", zero=NO_LIMIT)
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         for count, row in enumerate(self.read(), start=1):
@@ -80,9 +82,14 @@ class RawTextCorpus:
         self, read: Callable[[], Iterable[str]], *, min_length: int = 0, max_length: int = 0, limit: int = 0
     ) -> None:
         self.read = read
-        self.min_length = min_length
-        self.max_length = max_length
-        self.limit = limit
+        self.min_length = check_count(min_length, "min_length", zero="no lower bound")
+        self.max_length = check_count(max_length, "max_length", zero="no upper bound")
+        self.limit = check_count(limit, "limit", zero=NO_LIMIT)
+        if self.max_length and self.min_length > self.max_length:
+            raise UserError(
+                f"min_length = {min_length} is greater than max_length = {max_length}, so no doc could pass; "
+                "lower min_length or raise max_length (0: no upper bound)"
+            )
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         count = 0
@@ -96,18 +103,27 @@ class RawTextCorpus:
                 return
 
 
+# Every reader checks its options when it is made (a config is resolved), not
+# when the first epoch reads the file. New options go last, with a default, so
+# the released signatures keep working.
+
+
 @registry.readers("spacy-lm-suite.CoNLL2003Reader.v1")
-def conll2003_reader(path: Path, limit: int = 0, n_sents: int = 1) -> ExampleReader:
+def conll2003_reader(path: Path, limit: int = 0, n_sents: int = 1, encoding: str = "utf-8") -> ExampleReader:
     """CoNLL-2003 NER (4 columns, IOB1 or IOB2; ``-DOCSTART-`` lines are
     boundaries, not sentences). n_sents: sentences per doc, 0: one doc per
-    ``-DOCSTART-`` document."""
-    return NERCorpus(partial(read_conll2003, path), n_sents=n_sents, limit=limit)
+    ``-DOCSTART-`` document. encoding: of the file (``"utf-8-or-latin-1"``:
+    Latin-1 where a line is not UTF-8); a ``.gz`` file is read as well."""
+    check_encoding(encoding)
+    return NERCorpus(partial(read_conll2003, path, encoding=encoding), n_sents=n_sents, limit=limit)
 
 
 @registry.readers("spacy-lm-suite.WNUT17Reader.v1")
-def wnut17_reader(path: Path, limit: int = 0) -> ExampleReader:
-    """WNUT-17 NER (``word<TAB>tag``, BIO), one doc per sentence."""
-    return NERCorpus(partial(read_wnut17, path), limit=limit)
+def wnut17_reader(path: Path, limit: int = 0, encoding: str = "utf-8") -> ExampleReader:
+    """WNUT-17 NER (``word<TAB>tag``, BIO), one doc per sentence. encoding: as
+    for the CoNLL-2003 reader."""
+    check_encoding(encoding)
+    return NERCorpus(partial(read_wnut17, path, encoding=encoding), limit=limit)
 
 
 @registry.readers("spacy-lm-suite.SST2Reader.v1")
@@ -118,27 +134,50 @@ def sst2_reader(
     seed: int = 0,
     labels: Optional[List[str]] = None,
     complement: bool = False,
+    encoding: str = "utf-8",
+    text_column: str = "sentence",
+    label_column: str = "label",
 ) -> ExampleReader:
     """SST-2 TSV (header ``sentence<TAB>label``); cats ``NEGATIVE``/``POSITIVE``
     unless ``labels`` names the classes of label values 0, 1, ... sample: a
     fixed subset of this many rows chosen by ``seed`` (see
     :func:`spacy_lm_suite.data.textcat.read_sst2`); complement: every row
-    *not* in that subset, for training beside a held-out sample."""
-    read = partial(read_sst2, path, labels=labels or SST2_LABELS, sample=sample, seed=seed, complement=complement)
+    *not* in that subset, for training beside a held-out sample.
+    text_column, label_column: the header names of the two columns read."""
+    labels, sample, limit = check_sst2_options(labels=labels or SST2_LABELS, sample=sample, complement=complement, limit=limit)
+    check_encoding(encoding)
+    read = partial(
+        read_sst2,
+        path,
+        labels=labels,
+        sample=sample,
+        seed=seed,
+        complement=complement,
+        encoding=encoding,
+        text_column=text_column,
+        label_column=label_column,
+    )
     return TextcatCorpus(read, limit=limit)
 
 
 @registry.readers("spacy-lm-suite.TRECReader.v1")
-def trec_reader(path: Path, fine: bool = False, limit: int = 0) -> ExampleReader:
-    """TREC questions (``COARSE:fine text``, latin-1): 6 coarse classes, or 50 with ``fine``."""
-    return TextcatCorpus(partial(read_trec, path, fine=fine), limit=limit)
+def trec_reader(path: Path, fine: bool = False, limit: int = 0, encoding: str = "latin-1") -> ExampleReader:
+    """TREC questions (``COARSE:fine text``): 6 coarse classes, or 50 with
+    ``fine``. encoding: the original files are Latin-1 (the default); set
+    ``encoding = "utf-8"`` for a copy converted to UTF-8."""
+    check_encoding(encoding)
+    return TextcatCorpus(partial(read_trec, path, fine=fine, encoding=encoding), limit=limit)
 
 
 @registry.readers("spacy-lm-suite.JsonlTextcatReader.v1")
-def jsonl_textcat_reader(path: Path, limit: int = 0, labels: Optional[List[str]] = None) -> ExampleReader:
+def jsonl_textcat_reader(
+    path: Path, limit: int = 0, labels: Optional[List[str]] = None, encoding: str = "utf-8"
+) -> ExampleReader:
     """JSONL of ``{"text", "label"}`` or ``{"text", "cats"}`` objects. labels:
     every class, in order (default: the labels found in the file)."""
-    return TextcatCorpus(partial(read_textcat_jsonl, path, labels=labels), limit=limit)
+    check_encoding(encoding)
+    labels = check_labels(labels) if labels is not None else None
+    return TextcatCorpus(partial(read_textcat_jsonl, path, labels=labels, encoding=encoding), limit=limit)
 
 
 @registry.readers("spacy-lm-suite.RawText.v1")
@@ -151,6 +190,9 @@ def raw_text_reader(
     encoding: str = "utf-8",
 ) -> ExampleReader:
     """Unlabelled docs for pretraining from a file, folder, glob or list of
-    those; fmt: ``auto``, ``lines``, ``paragraphs``, ``jsonl`` or ``spacy``."""
+    those (``.gz`` files too); fmt: ``auto``, ``lines``, ``paragraphs``,
+    ``jsonl`` or ``spacy``. Docs outside [min_length, max_length] tokens are
+    skipped (0: no bound)."""
+    check_encoding(encoding)
     read = partial(iter_texts, path, fmt=check_format(fmt), encoding=encoding)
     return RawTextCorpus(read, min_length=min_length, max_length=max_length, limit=limit)

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import InputFormatError, UserError
-from .rawtext import PathLike, existing_file, iter_jsonl, read_lines
+from .rawtext import PathLike, check_count, check_encoding, existing_file, iter_jsonl, read_lines
 
 SST2_LABELS = ("NEGATIVE", "POSITIVE")
 TREC_COARSE = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
@@ -79,7 +79,8 @@ def read_sst2(
         rows that go with a held-out sample), in file order.
     limit: stop after this many rows (applied after sampling).
     """
-    labels = _check_labels(labels)
+    labels, sample, limit = check_sst2_options(labels=labels, sample=sample, complement=complement, limit=limit)
+    check_encoding(encoding)
     read = partial(_read_tsv, path, labels=labels, text_column=text_column, label_column=label_column, encoding=encoding)
     rows = read()
     if sample and complement:
@@ -87,12 +88,21 @@ def read_sst2(
         rows = (row for row in rows if row.line not in held_out)
     elif sample:
         rows = _sample(path, rows, sample, seed)
-    elif complement:
-        raise UserError("complement=True needs a sample size (sample > 0)")
     for count, row in enumerate(rows, start=1):
         yield row
         if limit and count >= limit:
             return
+
+
+def check_sst2_options(
+    *, labels: Sequence[str], sample: Optional[int], complement: bool, limit: Optional[int]
+) -> Tuple[List[str], int, int]:
+    """The checked ``(labels, sample, limit)`` of an SST-2 read, or ``UserError``."""
+    labels = check_labels(labels)
+    sample = check_count(sample, "sample", zero="all rows")
+    if complement and not sample:
+        raise UserError("complement = true needs a sample size: set sample to the number of held-out rows (> 0)")
+    return labels, sample, check_count(limit, "limit", zero="no limit")
 
 
 def _read_tsv(
@@ -107,7 +117,7 @@ def _read_tsv(
         if name not in names:
             raise InputFormatError(
                 path,
-                f"the header has no column {name!r} (set the `{option}` option to one of {names})",
+                f"the header has no column {name!r}; set {option} to one of the header's columns {names}",
                 line=1,
                 found=header[1],
             )
@@ -136,8 +146,6 @@ def _read_tsv(
 
 
 def _sample(path: PathLike, rows: Iterator[TextcatRow], sample: int, seed: int) -> Iterator[TextcatRow]:
-    if sample < 0:
-        raise UserError(f"sample must be >= 0, got {sample}")
     # Max-heap (negated rank) of the `sample` smallest ranks seen so far.
     heap: List[Tuple[int, int, TextcatRow]] = []
     n_rows = 0
@@ -158,9 +166,14 @@ def read_trec(
     path: PathLike, *, fine: bool = False, encoding: str = "latin-1", limit: Optional[int] = None
 ) -> Iterator[TextcatRow]:
     """Stream a TREC question-classification file (``COARSE:fine question``
-    per line, ISO-8859-1). fine: use the 50 fine labels (``LOC:city``)
-    instead of the 6 coarse ones (``LOC``)."""
+    per line). fine: use the 50 fine labels (``LOC:city``) instead of the 6
+    coarse ones (``LOC``). encoding: the original files are ISO-8859-1
+    (``latin-1``, the default); a copy converted to UTF-8 needs
+    ``encoding="utf-8"`` (read as Latin-1 it would give mojibake, which
+    :func:`~spacy_lm_suite.data.rawtext.read_lines` warns about)."""
     labels = TREC_FINE if fine else TREC_COARSE
+    check_encoding(encoding)
+    limit = check_count(limit, "limit", zero="no limit")
     count = 0
     for number, line in read_lines(path, encoding=encoding):
         if not line.strip():
@@ -195,9 +208,11 @@ def read_textcat_jsonl(
         train and dev files give the same keys). Labels missing from a
         ``cats`` object get 0.0.
     """
+    check_encoding(encoding)
+    limit = check_count(limit, "limit", zero="no limit")
     if labels is None:
         labels = sorted({name for _, _, names in _jsonl_records(path, encoding) for name in names})
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     known = set(labels)
     count = 0
     for number, text, names in _jsonl_records(path, encoding):
@@ -239,7 +254,8 @@ def _jsonl_records(path: PathLike, encoding: str) -> Iterator[Tuple[int, str, Di
         raise InputFormatError(path, "no JSON object found: the file is empty")
 
 
-def _check_labels(labels: Sequence[str]) -> List[str]:
+def check_labels(labels: Sequence[str]) -> List[str]:
+    """The labels as strings, or ``UserError`` unless there are >= 2 distinct ones."""
     labels = [str(name) for name in labels]
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise UserError(f"labels must name at least 2 distinct classes, got {labels}")

@@ -2,9 +2,11 @@
 
 ``coverage(table, tokens)`` counts tokens and types (distinct token texts)
 found by each step of the table's chain (e.g. exact/lower/shape) and missed.
-``corpus_tokens(path, data_format=...)`` streams the tokens of any of our
-readers' formats: CoNLL-2003/WNUT-17 keep their own tokens, text formats are
-tokenised by a blank spaCy pipeline of ``lang``.
+``corpus_tokens(path, data_format=..., encoding=...)`` streams the tokens of
+any of our readers' formats: CoNLL-2003/WNUT-17 keep their own tokens, text
+formats are tokenised by a blank spaCy pipeline of ``lang``. Whitespace
+tokens (spaCy makes one of a double space or a newline) are not words and are
+never counted.
 """
 
 from collections import Counter
@@ -64,8 +66,9 @@ class CoverageReport:
 
 
 def coverage(table: LMVectors, tokens: Iterable[str], *, top_missed: int = 20) -> CoverageReport:
-    """Count which fallback step finds each token of ``tokens`` (strings)."""
-    counts = Counter(tokens)
+    """Count which fallback step finds each token of ``tokens`` (strings);
+    whitespace-only tokens are left out."""
+    counts = Counter(token for token in tokens if token.strip())
     if not counts:
         raise UserError("coverage: no tokens given")
     types = list(counts)
@@ -82,31 +85,44 @@ def coverage(table: LMVectors, tokens: Iterable[str], *, top_missed: int = 20) -
 
 
 def corpus_tokens(
-    path: PathLike, *, data_format: str = "text", lang: str = "en", limit: Optional[int] = None
+    path: PathLike,
+    *,
+    data_format: str = "text",
+    lang: str = "en",
+    limit: Optional[int] = None,
+    encoding: Optional[str] = None,
 ) -> Iterator[str]:
-    """Token texts of a corpus in one of :data:`DATA_FORMATS` (limit: texts/sentences)."""
+    """Token texts of a corpus in one of :data:`DATA_FORMATS` (limit:
+    texts/sentences), whitespace tokens left out. encoding: of the file, as
+    the readers take it (None: each reader's default, UTF-8, Latin-1 for
+    TREC; ``"utf-8-or-latin-1"`` for mixed files)."""
+    from ..data.rawtext import check_encoding
+
     if data_format not in DATA_FORMATS:
         raise UserError(f"data format: expected one of {list(DATA_FORMATS)}, found {data_format!r}")
+    options = {} if encoding is None else {"encoding": encoding}
+    if encoding is not None:
+        check_encoding(encoding)
     if data_format in ("conll2003", "wnut17"):
         from ..data import conll
 
         reader = conll.read_conll2003 if data_format == "conll2003" else conll.read_wnut17
-        for sentence in reader(path, limit=limit):
-            yield from sentence.words
+        for sentence in reader(path, limit=limit, **options):
+            yield from (word for word in sentence.words if word.strip())
         return
     tokenizer = spacy.blank(lang).tokenizer
-    for doc in tokenizer.pipe(_texts(path, data_format, limit), batch_size=1000):
-        yield from (token.text for token in doc)
+    for doc in tokenizer.pipe(_texts(path, data_format, limit, options), batch_size=1000):
+        yield from (token.text for token in doc if not token.is_space)
 
 
-def _texts(path: PathLike, data_format: str, limit: Optional[int]) -> Iterator[str]:
+def _texts(path: PathLike, data_format: str, limit: Optional[int], options: Dict[str, str]) -> Iterator[str]:
     if data_format in ("text", "jsonl"):
         from ..data.rawtext import iter_texts
 
-        yield from iter_texts(path, fmt="auto" if data_format == "text" else "jsonl", limit=limit)
+        yield from iter_texts(path, fmt="auto" if data_format == "text" else "jsonl", limit=limit, **options)
         return
     from ..data import textcat
 
     reader = textcat.read_sst2 if data_format == "sst2" else textcat.read_trec
-    for row in reader(path, limit=limit):
+    for row in reader(path, limit=limit, **options):
         yield row.text

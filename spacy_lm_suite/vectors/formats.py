@@ -18,7 +18,8 @@ Formats (``format=`` names):
   matrix is memory-mapped.
 
 Text files may be gzipped (``.gz``) and are streamed. Every problem raises
-:class:`~spacy_lm_suite.errors.InputFormatError` naming file and line;
+:class:`~spacy_lm_suite.errors.InputFormatError` naming file and line (a
+truncated ``.gz`` too);
 duplicate words keep their first row and non-UTF-8 lines can be skipped or
 replaced (``errors=``), each with one counted :class:`VectorsWarning`.
 """
@@ -27,8 +28,9 @@ import gzip
 import io
 import re
 import warnings
+import zlib
 from pathlib import Path
-from typing import BinaryIO, List, Optional, Sequence, Tuple, Union
+from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -123,6 +125,28 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What reading a truncated or corrupt ``.gz`` raises."""
+
+
+def _gzip_error(path: Path, err: Exception, *, line: Optional[int] = None) -> InputFormatError:
+    """One clear error for a ``.gz`` that ends early or is not gzip data."""
+    if isinstance(err, gzip.BadGzipFile):
+        return InputFormatError(path, f"expected gzip data as the name ends in .gz ({err})", line=line)
+    return InputFormatError(path, f"the gzip data ends or breaks here (truncated or corrupt file? {err})", line=line)
+
+
+def _lines(path: Path, file_: BinaryIO) -> Iterator[Tuple[int, bytes]]:
+    """``(line_number, raw line)`` of an open file; a broken gzip stream raises
+    :class:`InputFormatError` at the line where it breaks."""
+    line_no = 0
+    try:
+        for line_no, raw in enumerate(file_, start=1):
+            yield line_no, raw
+    except _GZIP_ERRORS as err:
+        raise _gzip_error(path, err, line=line_no + 1) from None
+
+
 def _existing(path: PathLike) -> Path:
     path = Path(path)
     if not path.exists():
@@ -151,7 +175,9 @@ def detect_format(path: PathLike) -> str:
     with _open_binary(path) as file_:
         try:
             head = file_.read(_CHUNK_BYTES)
-        except (OSError, EOFError) as err:
+        except _GZIP_ERRORS as err:
+            raise _gzip_error(path, err) from None
+        except OSError as err:
             raise InputFormatError(path, f"cannot read the file ({err})") from None
     if not head.strip():
         raise InputFormatError(path, "empty file: expected vectors")
@@ -287,7 +313,7 @@ def read_text(path: PathLike, *, header: bool, truncate: int = 0, errors: str = 
         batch.clear()
 
     with _open_binary(path) as file_, _progress(path, f"reading {path.name}") as bar:
-        for line_no, raw in enumerate(file_, start=1):
+        for line_no, raw in _lines(path, file_):
             bar.update(len(raw))
             last_line = line_no
             if line_no == 1 and raw.startswith(_BOM):
@@ -393,7 +419,10 @@ def read_word2vec_bin(path: PathLike, *, truncate: int = 0, errors: str = "stric
     path = _existing(path)
     check_errors(errors)
     with _open_binary(path) as file_, _progress(path, f"reading {path.name}") as bar:
-        header = file_.readline()
+        try:
+            header = file_.readline()
+        except _GZIP_ERRORS as err:
+            raise _gzip_error(path, err, line=1) from None
         if not header:
             raise InputFormatError(path, "empty file: expected vectors")
         n_total, dim = _parse_header(path, header)
@@ -409,7 +438,10 @@ def read_word2vec_bin(path: PathLike, *, truncate: int = 0, errors: str = "stric
         def fill(needed: int) -> bool:
             nonlocal buffer, pos, eof
             while len(buffer) - pos < needed and not eof:
-                chunk = file_.read(max(_CHUNK_BYTES, needed))
+                try:
+                    chunk = file_.read(max(_CHUNK_BYTES, needed))
+                except _GZIP_ERRORS as err:
+                    raise _gzip_error(path, err) from None
                 bar.update(len(chunk))
                 if not chunk:
                     eof = True

@@ -13,16 +13,32 @@ Select it in a config::
     @vectors = "spacy-lm-suite.Vectors.v1"
     fallback = ["exact", "lower", "shape"]
 
-Keys arrive from spaCy as orth hashes; the table maps them to text through
+Keys arrive from spaCy as orth hashes; the table maps them to text, normalises,
+looks up and caches ``hash -> row``. A hash is turned into text by, in turn:
 ``self.strings`` (the vocab's ``StringStore``, set by the ``Vocab.vectors``
-setter), normalises, looks up and caches ``hash -> row``. Everything lives in
-the table, so lookups agree in ``nlp()``, ``nlp.pipe(n_process=2)`` and after
-``spacy.load``. Saved as ``lm_vectors.npy`` + ``lm_vectors.json`` inside the
-pipeline's ``vocab/`` directory (no pickle).
+setter), the stores the table was pickled with, and the table's own words and
+aliases. A hash nobody knows yet is a miss that is not cached, so it is found
+once its string is added.
 
-spaCy's ``Vocab.prune_vectors`` only accepts spaCy's ``Vectors``; use
-:meth:`LMVectors.prune` (same idea: dropped words point at their nearest kept
-row) or :meth:`LMVectors.truncate`.
+Why the pickled stores: ``nlp.pipe(n_process=2)`` under ``spawn``/``forkserver``
+pickles the pipeline, and spaCy's ``unpickle_vocab`` assigns ``vocab.vectors``
+(whose setter attaches a throwaway ``StringStore`` of a fresh ``Vocab``)
+*before* it restores ``vocab.strings``; the worker's tokenizer then adds its
+strings to the restored store, which the table would never see. The table
+pickles a reference to its ``StringStore``; pickle's memo makes it the very
+store the worker's vocab gets back, so ``"Paris"`` still finds ``paris`` in a
+spawned worker (and after ``pickle.loads``), as in ``nlp()``.
+
+Saved as ``lm_vectors.npy`` + ``lm_vectors.json`` inside the pipeline's
+``vocab/`` directory (no pickle); loading checks them as every vectors loader
+does (finite rows, one string word per row, no duplicates).
+
+spaCy's ``Vocab.prune_vectors`` (and ``reset_vectors``,
+``deduplicate_vectors``) only accept spaCy's ``Vectors`` and raise E849; the
+message names :meth:`LMVectors.prune` (same idea: dropped words point at their
+nearest kept row) and :meth:`LMVectors.truncate`. ``most_similar`` takes query
+vectors as spaCy's does; :meth:`LMVectors.most_similar_words` and
+:meth:`LMVectors.similarity` are the word-level, gensim-like helpers.
 """
 
 import io
@@ -52,13 +68,42 @@ FORMAT_VERSION = 1
 _CACHE_LIMIT = 1 << 20  # hash -> row entries kept before the cache is reset
 
 
-class LMVectors(BaseVectors):
+PRUNE_HINT = (
+    "LMVectors, the table of spacy-lm-suite.Vectors.v1: use nlp.vocab.vectors.prune(n_rows) instead of "
+    "Vocab.prune_vectors, nlp.vocab.vectors.truncate(n_rows) to drop rows, or build a new table with "
+    "LMVectors.from_arrays"
+)
+
+
+class _NamedInMessages(type):
+    """Metaclass of :class:`LMVectors`: how the class reads in a formatted message.
+
+    spaCy's ``Vocab.prune_vectors``, ``reset_vectors`` and
+    ``deduplicate_vectors`` reject any table but its own ``Vectors`` with
+    E849, formatting ``type(vocab.vectors)`` into the message
+    (``"... not {vectors_type}"``). Formatting the class (``format(cls)``,
+    ``str.format``, f-strings) gives :data:`PRUNE_HINT`, so that message says
+    what to call instead; ``repr``/``str`` of the class are unchanged.
+    """
+
+    def __format__(cls, format_spec: str) -> str:
+        return PRUNE_HINT
+
+
+class LMVectors(BaseVectors, metaclass=_NamedInMessages):
     """Words (row order), float32 ``data`` [n_rows, dim] and a fallback chain.
 
     ``aliases`` are extra exact keys pointing at rows (made by :meth:`prune`).
     Treat ``words``, ``aliases`` and ``data`` as read-only; change the table
     through :meth:`add`, :meth:`truncate`, :meth:`prune` or the ``fallback``
     setter, which keep the lookup indexes in sync.
+
+    For spaCy users: ``Vocab.prune_vectors(n)`` raises E849 for this table;
+    call ``nlp.vocab.vectors.prune(n)`` (dropped words become aliases of
+    their nearest kept row, as in spaCy) or ``truncate(n)``.
+    ``most_similar(queries, n=..., batch_size=..., sort=...)`` is spaCy's
+    (query vectors in; keys, rows and scores out);
+    :meth:`most_similar_words` and :meth:`similarity` work on words.
     """
 
     attr = ORTH  # spaCy reads token keys by this attribute; our chain normalises them
@@ -78,6 +123,8 @@ class LMVectors(BaseVectors):
     ) -> None:
         super().__init__(strings=strings)
         self.strings = strings if strings is not None else StringStore()
+        self._pickled_strings: Tuple[StringStore, ...] = ()
+        """The stores the table was pickled with (see the module docstring)."""
         self.name = name
         self._fallback = validate_fallback(fallback)
         words = list(words)
@@ -162,6 +209,7 @@ class LMVectors(BaseVectors):
         self._indexes: Dict[str, Dict[str, int]] = {}
         self._cache: Dict[int, Tuple[int, int]] = {}
         self._key2row: Optional[Dict[int, int]] = None
+        self._own_texts: Optional[Dict[int, str]] = None
         self._unit: Optional[np.ndarray] = None
 
     # -- settings -----------------------------------------------------------
@@ -257,19 +305,30 @@ class LMVectors(BaseVectors):
                 return row, step_i
         return -1, -1
 
+    def text_of(self, key: int) -> Optional[str]:
+        """The string of an orth hash, or None when no store knows it.
+
+        Asked in turn: ``self.strings`` (the vocab's store once attached), the
+        stores the table was pickled with, and the table's own words and
+        aliases. Any store that knows a hash gives the same text, so asking
+        more than one is safe.
+        """
+        for store in (self.strings, *self._pickled_strings):
+            try:
+                return store[key]
+            except KeyError:
+                continue
+        if self._own_texts is None:
+            self._own_texts = {get_string_id(word): word for word in [*self.words, *self.aliases]}
+        return self._own_texts.get(key)
+
     def _lookup_hash(self, key: int) -> Tuple[int, int]:
         hit = self._cache.get(key)
         if hit is None:
-            try:
-                text = self.strings[key]
-            except KeyError:
-                text = None
-            if text is not None:
-                hit = self._lookup_text(text)
-            elif "exact" in self._fallback and key in self.key2row:
-                hit = (self.key2row[key], self._fallback.index("exact"))
-            else:
-                hit = (-1, -1)
+            text = self.text_of(key)
+            if text is None:
+                return (-1, -1)  # not cached: the string may be added later
+            hit = self._lookup_text(text)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache = {}
             self._cache[key] = hit
@@ -348,7 +407,9 @@ class LMVectors(BaseVectors):
         with :meth:`from_arrays`."""
         if (vector is None) == (row is None):
             raise ValueError("add: give exactly one of vector= or row=")
-        text = key if isinstance(key, str) else self.strings[key]
+        text = key if isinstance(key, str) else self.text_of(int(key))
+        if text is None:
+            raise KeyError(f"add: no StringStore knows the hash {key}; pass the word as a string")
         self.strings.add(text)
         exact = self._index("exact")
         if row is not None:
@@ -413,23 +474,99 @@ class LMVectors(BaseVectors):
 
     # -- neighbours ---------------------------------------------------------
 
-    def most_similar(self, queries: Sequence[str], *, n: int = 10, batch_size: int = 1024) -> List[List[Tuple[str, float]]]:
-        """The ``n`` nearest words by cosine for each query word (found through
-        the fallback chain; the query's own row is left out). A missed query
-        gives ``[]``."""
-        rows = self.find_rows_for_words(queries)
+    def _unit_rows(self) -> np.ndarray:
+        """The rows scaled to unit length (numpy, cached until the table changes)."""
         if self._unit is None:
-            self._unit = evaluate.unit_rows(np.asarray(self.data))
-        hits = rows >= 0
-        results: List[List[Tuple[str, float]]] = [[] for _ in queries]
-        if hits.any():
-            found = rows[hits]
-            best, scores = evaluate.cosine_neighbours(
-                self._unit, self._unit[found], n=n, exclude=[[r] for r in found.tolist()], batch_size=batch_size
+            self._unit = evaluate.unit_rows(_to_numpy(self.data))
+        return self._unit
+
+    def most_similar(
+        self, queries: np.ndarray, *, batch_size: int = 1024, n: int = 1, sort: bool = True
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """spaCy's ``Vectors.most_similar``: the ``n`` rows nearest by cosine to
+        each query vector.
+
+        queries: [n_queries, dim] (one vector [dim] is read as one query); not
+        changed. RETURNS ``(keys, best_rows, scores)``, numpy arrays of shape
+        [n_queries, n]: uint64 hashes of the rows' words (added to
+        ``self.strings``, so ``nlp.vocab.strings[key]`` reads them), int32 rows and
+        float32 cosines rounded to 4 decimals and clipped to [-1, 1], as spaCy
+        returns them. Results are always best first (``sort`` is accepted for
+        spaCy's signature). For words (with ``positive``/``negative``) use
+        :meth:`most_similar_words`.
+        """
+        if isinstance(queries, str) or (
+            isinstance(queries, (list, tuple)) and any(isinstance(query, str) for query in queries)
+        ):
+            raise TypeError(
+                "most_similar takes query vectors [n_queries, dim], as spaCy's Vectors.most_similar; "
+                "for words use most_similar_words(positive=[...], negative=[...], topn=...)"
             )
-            for i, row_best, row_scores in zip(np.flatnonzero(hits), best, scores):
-                results[i] = [(self.words[r], float(s)) for r, s in zip(row_best.tolist(), row_scores.tolist())]
-        return results
+        array = np.asarray(_to_numpy(queries) if hasattr(queries, "get") else queries, dtype=np.float32)
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or array.shape[1] != self.vectors_length:
+            raise UserError(
+                f"most_similar: expected query vectors of shape [n_queries, {self.vectors_length}], "
+                f"found {tuple(array.shape)}"
+            )
+        if not 1 <= n <= len(self):
+            raise UserError(f"most_similar: n must be between 1 and the table's {len(self)} rows, found {n}")
+        if batch_size < 1:
+            raise UserError(f"most_similar: batch_size must be >= 1, found {batch_size}")
+        rows, scores = evaluate.cosine_neighbours(self._unit_rows(), array, n=n, batch_size=batch_size)
+        scores = np.clip(np.around(scores, decimals=4), -1.0, 1.0).astype(np.float32)
+        found = np.unique(rows)
+        for row in found.tolist():  # spaCy code reads the keys with nlp.vocab.strings[key]
+            self.strings.add(self.words[row])
+        keys = np.zeros(len(self), dtype=np.uint64)
+        keys[found] = [get_string_id(self.words[row]) for row in found.tolist()]
+        return keys[rows], rows.astype(np.int32), scores
+
+    def _row_of_word(self, word: str) -> int:
+        row = self.find(key=word)
+        if row < 0:
+            raise KeyError(f"{word!r} is not in the table, even after the fallback chain {list(self._fallback)}")
+        return int(row)
+
+    def most_similar_words(
+        self,
+        positive: Union[str, Sequence[str]] = (),
+        negative: Union[str, Sequence[str]] = (),
+        *,
+        topn: int = 10,
+        batch_size: int = 1024,
+    ) -> List[Tuple[str, float]]:
+        """gensim's ``most_similar`` on words: the ``topn`` words nearest by
+        cosine to the mean of the unit vectors of ``positive`` minus those of
+        ``negative`` (words found through the fallback chain; their own rows are
+        left out). ``most_similar_words("paris")`` gives paris's neighbours,
+        ``most_similar_words(positive=["king", "woman"], negative=["man"])``
+        an analogy. RETURNS ``[(word, cosine), ...]`` best first; a word that
+        is not found raises ``KeyError``."""
+        positive = [positive] if isinstance(positive, str) else list(positive)
+        negative = [negative] if isinstance(negative, str) else list(negative)
+        if not positive and not negative:
+            raise UserError("most_similar_words: give at least one word in positive= or negative=")
+        if topn < 1:
+            raise UserError(f"most_similar_words: topn must be >= 1, found {topn}")
+        rows = [self._row_of_word(word) for word in positive + negative]
+        unit = self._unit_rows()
+        weights = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
+        query = (weights[:, None] * unit[rows]).mean(axis=0)
+        exclude = sorted(set(rows))
+        n = min(topn, len(self) - len(exclude))
+        if n < 1:
+            return []
+        best, scores = evaluate.cosine_neighbours(unit, query[None, :], n=n, exclude=[exclude], batch_size=batch_size)
+        return [(self.words[row], float(score)) for row, score in zip(best[0].tolist(), scores[0].tolist())]
+
+    def similarity(self, word1: str, word2: str) -> float:
+        """gensim's ``similarity``: the cosine of two words' vectors (found
+        through the fallback chain; 0.0 for a zero vector). A word that is not
+        found raises ``KeyError``."""
+        unit = self._unit_rows()
+        return float(unit[self._row_of_word(word1)] @ unit[self._row_of_word(word2)])
 
     # -- serialization ------------------------------------------------------
 
@@ -446,19 +583,52 @@ class LMVectors(BaseVectors):
             "aliases": self.aliases,
         }
 
-    def _load_meta(self, meta: Dict, data: np.ndarray, source: str) -> None:
-        cfg = meta.get("cfg", {}) if isinstance(meta, dict) else {}
+    def _load_meta(self, meta: Dict, data: np.ndarray, *, meta_source: str, table_source: str) -> None:
+        """Check a saved table as every vectors loader does, then install it.
+
+        meta_source names the metadata (``lm_vectors.json``), table_source the
+        whole table (its folder): a problem raises one :class:`InputFormatError`.
+        """
+        cfg = meta.get("cfg") if isinstance(meta, dict) else None
+        if not isinstance(cfg, dict):
+            raise InputFormatError(meta_source, "expected a JSON object with 'cfg', 'words' and 'aliases'", found=type(meta).__name__)
         if cfg.get("format") != FORMAT_NAME:
-            raise InputFormatError(source, f"expected a {FORMAT_NAME} table", found=str(cfg.get("format")))
-        if cfg.get("version", 0) > FORMAT_VERSION:
-            raise InputFormatError(source, f"table format version {cfg['version']} is newer than this package's {FORMAT_VERSION}")
+            raise InputFormatError(meta_source, f"expected a {FORMAT_NAME} table", found=str(cfg.get("format")))
+        version = cfg.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InputFormatError(meta_source, "expected an integer cfg.version", found=repr(version))
+        if version > FORMAT_VERSION:
+            raise InputFormatError(meta_source, f"table format version {version} is newer than this package's {FORMAT_VERSION}; upgrade spacy-lm-suite")
+        name = cfg.get("name")
+        if name is not None and not isinstance(name, str):
+            raise InputFormatError(meta_source, "expected a string or null as cfg.name", found=repr(name))
+        try:
+            fallback = validate_fallback(cfg.get("fallback", self._fallback))
+        except (UserError, TypeError) as err:
+            raise InputFormatError(meta_source, f"bad cfg.fallback ({err})") from None
         words = meta.get("words")
-        if not isinstance(words, list) or data.ndim != 2 or len(words) != data.shape[0]:
-            raise InputFormatError(source, f"expected one word per row of the {tuple(data.shape)} matrix", found=f"{len(words or [])} words")
-        self.name = cfg.get("name", self.name)
+        if not isinstance(words, list):
+            raise InputFormatError(meta_source, "expected 'words': a list with one string per row", found=type(words).__name__)
+        shape = cfg.get("shape")
+        if shape is not None and data.ndim == 2 and list(shape) != list(data.shape):
+            raise InputFormatError(
+                table_source, f"the matrix has shape {tuple(data.shape)} but the metadata says {tuple(shape)} (files from two tables?)"
+            )
+        words, data = check_arrays(words, data, source=table_source)
+        _, _, n_duplicates = drop_duplicates(words, data)
+        if n_duplicates:
+            raise InputFormatError(
+                meta_source, f"expected each word once; {n_duplicates} duplicate word(s)", found=_first_repeat(words)
+            )
+        aliases = meta.get("aliases", {})
+        if not isinstance(aliases, dict) or not all(
+            isinstance(row, int) and not isinstance(row, bool) and 0 <= row < len(words) for row in aliases.values()
+        ):
+            raise InputFormatError(meta_source, f"expected 'aliases': an object of word -> row in [0, {len(words)})", found=str(aliases)[:80])
+        self.name = name if name is not None else self.name
         if self.pinned_fallback is None:
-            self._fallback = validate_fallback(cfg.get("fallback", self._fallback))
-        self._set_table(words, data, {str(k): int(v) for k, v in meta.get("aliases", {}).items()})
+            self._fallback = fallback
+        self._set_table(words, data, {str(word): row for word, row in aliases.items()})
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """Write ``lm_vectors.npy`` and ``lm_vectors.json`` into the directory ``path``."""
@@ -474,15 +644,18 @@ class LMVectors(BaseVectors):
         path = Path(path)
         meta_path = path / TABLE_META
         if meta_path.exists():
+            data_path = path / TABLE_DATA
+            if not data_path.exists():
+                raise InputFormatError(data_path, f"missing: a saved table needs {TABLE_DATA} beside {TABLE_META}")
             try:
-                data = np.load(path / TABLE_DATA, allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise InputFormatError(path / TABLE_DATA, f"expected a float matrix saved by numpy ({err})") from None
+                data = np.load(data_path, allow_pickle=False)
+            except (OSError, ValueError, EOFError) as err:
+                raise InputFormatError(data_path, f"expected a float matrix saved by numpy ({err})") from None
             try:
                 meta = srsly.read_json(meta_path)
-            except ValueError as err:
-                raise InputFormatError(meta_path, f"expected JSON ({err})") from None
-            self._load_meta(meta, data, str(meta_path))
+            except (ValueError, OSError) as err:
+                raise InputFormatError(meta_path, f"expected the table's JSON metadata ({err})") from None
+            self._load_meta(meta, data, meta_source=str(meta_path), table_source=str(path))
         elif (path / "vectors").exists() or (path / "vectors.cfg").exists():
             spacy_vectors = Vectors(strings=self.strings)
             spacy_vectors.from_disk(path, exclude=["strings"])
@@ -503,20 +676,41 @@ class LMVectors(BaseVectors):
             message = srsly.msgpack_loads(data)
             matrix = np.load(io.BytesIO(message["data"]), allow_pickle=False)
             meta = message["meta"]
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, EOFError, OSError) as err:
             raise InputFormatError("<bytes>", f"expected {FORMAT_NAME} bytes ({err})") from None
-        self._load_meta(meta, matrix, "<bytes>")
+        self._load_meta(meta, matrix, meta_source="<bytes>", table_source="<bytes>")
         return self
 
     def __reduce__(self):
-        return (_unpickle_lm_vectors, (self.to_bytes(),))
+        """Pickled as its bytes plus its ``StringStore`` (and those it was
+        pickled with): pickle's memo makes them the stores of the vocab that
+        is unpickled beside the table (see the module docstring)."""
+        stores = (self.strings, *(store for store in self._pickled_strings if store is not self.strings))
+        return (_unpickle_lm_vectors, (self.to_bytes(), stores, self.pinned_fallback))
 
     def __repr__(self) -> str:
         return f"LMVectors(name={self.name!r}, shape={self.shape}, fallback={list(self._fallback)})"
 
 
-def _unpickle_lm_vectors(data: bytes) -> LMVectors:
-    return LMVectors().from_bytes(data)
+def _unpickle_lm_vectors(
+    data: bytes, strings: Sequence[StringStore] = (), pinned_fallback: Optional[Tuple[str, ...]] = None
+) -> LMVectors:
+    """Rebuild a pickled table that resolves hashes through the pickled stores,
+    whatever store a ``Vocab.vectors`` setter attaches afterwards."""
+    table = LMVectors(strings=strings[0] if strings else None).from_bytes(data)
+    table._pickled_strings = tuple(strings)
+    table.pinned_fallback = pinned_fallback
+    return table
+
+
+def _first_repeat(words: Sequence[str]) -> str:
+    """The first word that occurs a second time (``words`` has a repeat)."""
+    seen = set()
+    for word in words:
+        if word in seen:
+            return word
+        seen.add(word)
+    raise ValueError("no repeated word")
 
 
 def _to_numpy(array) -> np.ndarray:

@@ -180,7 +180,7 @@ def test_binary_garbage(tmp_path, read):
 
 def test_wrong_encoding_names_line_and_option(tmp_path):
     path = _write(tmp_path, "Köln X X B-LOC\n\nM\xfcnchen X X B-LOC\n".encode("latin-1"))
-    with pytest.raises(InputFormatError, match="`encoding` option") as err:
+    with pytest.raises(InputFormatError, match=r"is not valid utf-8; set the encoding option to the file.s encoding \(in a config: encoding = \"latin-1\"") as err:
         list(read_conll2003(path))
     assert err.value.line == 1
     assert [s.words[0] for s in read_conll2003(path, encoding="latin-1")] == ["Köln", "München"]

@@ -325,3 +325,22 @@ def test_initialize_loads_allennlp_files_and_saves_them_with_the_pipeline(tmp_pa
     loaded = spacy.load(tmp_path / "pipeline")
     assert torch_elmo(loaded.get_pipe("lm_elmo").encoder).config.cell_clip == 3
     assert numpy.abs(loaded(doc.text).tensor - doc.tensor).max() <= 1e-5
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_pipe_with_two_processes_under_spawn_equals_calling_one_by_one(ner_nlp, start_method, tmp_path, monkeypatch):
+    """spawn/forkserver pickle the pipeline into each worker (fork does not).
+    spaCy takes Process/Queue/Pipe from its module ``mp``; a context stands in.
+    The pipeline is saved and loaded first, as users run it: one just updated
+    in memory holds its listeners' backprop closures, which stock spaCy cannot
+    pickle either."""
+    import multiprocessing
+
+    import spacy.language
+
+    ner_nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    monkeypatch.setattr(spacy.language, "mp", multiprocessing.get_context(start_method))
+    texts = [text for text, _ in NER_DATA + TEXTCAT_DATA] + ODD_TEXTS
+    serial = [loaded(text) for text in texts]
+    assert_same_docs(serial, list(loaded.pipe(texts, batch_size=2, n_process=2)), atol=1e-4)

@@ -49,3 +49,25 @@ def test_corpus_tokens_on_embedded_samples(assets_dir, table):
     report = coverage(table, tokens)
     assert report.n_tokens == len(tokens)
     assert list(corpus_tokens(assets_dir / "gutenberg" / "dev.jsonl", data_format="jsonl", limit=2))
+
+
+def test_corpus_tokens_take_an_encoding(tmp_path):
+    latin = tmp_path / "t.txt"
+    latin.write_bytes("Köln is nice\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"t.txt:1: byte 0xf6 at column 2 is not valid utf-8; set the encoding option"):
+        list(corpus_tokens(latin))
+    assert list(corpus_tokens(latin, encoding="latin-1")) == ["Köln", "is", "nice"]
+    trec = tmp_path / "q.label"
+    trec.write_text("LOC:city Where is Köln ?\n", encoding="utf-8")
+    assert "Köln" in list(corpus_tokens(trec, data_format="trec", encoding="utf-8"))
+    with pytest.raises(UserError, match=r'encoding = "utf-16": the readers read files line by line'):
+        list(corpus_tokens(latin, encoding="utf-16"))
+
+
+def test_whitespace_tokens_are_not_counted_as_missed_words(tmp_path, table):
+    path = tmp_path / "t.txt"
+    path.write_text("the  paris\t\tis\n", encoding="utf-8")
+    tokens = list(corpus_tokens(path))
+    assert tokens == ["the", "paris", "is"]
+    report = coverage(table, ["the", " ", "\n", "is", "unicorn"])
+    assert report.n_tokens == 3 and report.tokens["miss"] == 1

@@ -286,3 +286,44 @@ def test_fasttext_model_bin_is_refused(tmp_path):
 def test_writer_rejects_words_with_whitespace(tmp_path):
     with pytest.raises(UserError, match="whitespace"):
         write_word2vec(tmp_path / "v.txt", ["a b"], np.ones((1, 2)))
+
+
+# -- a truncated or fake .gz is one clear error (issue 9 §4) ---------------------------------
+
+
+def _big_glove(n=20000, dim=20):
+    rng = np.random.default_rng(0)
+    return glove_text([f"w{i}" for i in range(n)], rng.standard_normal((n, dim)).astype(np.float32))
+
+
+@pytest.mark.parametrize("format", ["auto", "glove"])
+def test_truncated_gzip_text_names_file_and_line(tmp_path, format):
+    compressed = gzip.compress(_big_glove().encode("utf-8"))
+    path = tmp_path / "v.txt.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(InputFormatError, match=rf"^{path}:\d+: the gzip data ends or breaks here \(truncated or corrupt file\?") as err:
+        read_vectors(path, format=format)
+    assert err.value.line > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.txt.gz"]  # nothing written
+
+
+def test_truncated_gzip_head_and_fake_gzip(tmp_path):
+    path = tmp_path / "tiny.txt.gz"
+    path.write_bytes(gzip.compress(glove_text().encode("utf-8"))[:30])
+    with pytest.raises(InputFormatError, match=rf"^{path}: the gzip data ends or breaks here"):
+        read_vectors(path)
+    fake = tmp_path / "fake.txt.gz"
+    fake.write_text(glove_text(), encoding="utf-8")
+    with pytest.raises(InputFormatError, match=rf"^{fake}: expected gzip data as the name ends in .gz \(Not a gzipped file"):
+        read_vectors(fake)
+
+
+def test_truncated_gzip_word2vec_bin(tmp_path):
+    plain = tmp_path / "v.bin"
+    rng = np.random.default_rng(1)
+    write_word2vec(plain, [f"w{i}" for i in range(20000)], rng.standard_normal((20000, 20)), binary=True)
+    compressed = gzip.compress(plain.read_bytes())
+    path = tmp_path / "v.bin.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(InputFormatError, match=rf"^{path}: the gzip data ends or breaks here"):
+        read_vectors(path, format="word2vec-bin")

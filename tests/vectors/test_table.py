@@ -10,7 +10,7 @@ from spacy.attrs import ORTH
 from spacy.strings import get_string_id
 from spacy.vectors import Vectors
 
-from spacy_lm_suite.errors import UserError
+from spacy_lm_suite.errors import InputFormatError, UserError
 from spacy_lm_suite.vectors.formats import VectorsWarning
 from spacy_lm_suite.vectors.loading import install_vectors
 from spacy_lm_suite.vectors.table import LMVectors, create_lm_vectors
@@ -159,11 +159,20 @@ def test_add_truncate_prune():
         t.add("z", vector=np.ones(3))
 
 
-def test_most_similar():
+def test_most_similar_words_and_similarity():
     t = LMVectors.from_arrays(["x", "y", "z"], np.array([[1, 0], [0.9, 0.1], [-1, 0]], dtype=np.float32))
-    result = t.most_similar(["X", "nope"], n=2)
-    assert [w for w, _ in result[0]] == ["y", "z"] and result[1] == []
-    assert result[0][0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    result = t.most_similar_words("X", topn=2)
+    assert [w for w, _ in result] == ["y", "z"]
+    assert result[0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert [w for w, _ in t.most_similar_words(positive=["y"], negative=["z"], topn=5)] == ["x"]
+    assert t.similarity("X", "y") == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert t.similarity("x", "z") == pytest.approx(-1.0)
+    with pytest.raises(KeyError, match="'nope' is not in the table, even after the fallback chain"):
+        t.most_similar_words("nope")
+    with pytest.raises(KeyError, match="'nope' is not in the table"):
+        t.similarity("x", "nope")
+    with pytest.raises(UserError, match="give at least one word"):
+        t.most_similar_words()
 
 
 def test_from_spacy_vectors():
@@ -292,3 +301,215 @@ def test_reading_spacy_vectors_dir_into_our_class(tmp_path):
     ours = spacy.load(tmp_path / "p", config={"nlp": {"vectors": {"@vectors": "spacy-lm-suite.Vectors.v1"}}})
     assert isinstance(ours.vocab.vectors, LMVectors)
     assert ours("Rome")[0].vector.tolist() == [0.0, 1.0]
+
+
+# -- pickling keeps the whole fallback chain for hash lookups (issue 9 §2) ------------
+
+
+def test_pickle_round_trip_finds_hashes_through_the_fallback(lower_table):
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    nlp("Paris")  # "Paris" is now in the vocab's StringStore
+    loaded = pickle.loads(pickle.dumps(lower_table))
+    assert loaded.find(key=get_string_id("Paris")) == row(lower_table, "paris")
+    keys = np.array([get_string_id("Paris"), get_string_id("paris")], dtype=np.uint64)
+    np.testing.assert_array_equal(loaded.get_batch(keys), lower_table.data[[row(lower_table, "paris")] * 2])
+
+
+def test_pickled_vocab_resolves_strings_added_after_unpickling(lower_table):
+    """What a spawn worker does: spaCy's unpickle_vocab attaches a throwaway
+    StringStore to the table, then the worker's tokenizer adds new strings to
+    the restored vocab.strings; the table must still see them."""
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    vocab = pickle.loads(pickle.dumps(nlp.vocab))
+    assert isinstance(vocab.vectors, LMVectors)
+    assert vocab.vectors.find(key=get_string_id("LONDON")) == -1  # no store knows "LONDON" yet
+    doc = spacy.tokens.Doc(vocab, words=["LONDON", "Paris", "unicorn"])  # adds the strings to vocab.strings
+    assert [vocab.vectors.find(key=t.orth) for t in doc] == [row(lower_table, "london"), row(lower_table, "paris"), -1]
+    np.testing.assert_array_equal(doc[0].vector, lower_table["london"])
+
+
+def test_pickled_language_gives_the_same_vectors(lower_table):
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    copy = pickle.loads(pickle.dumps(nlp))
+    texts = ["Paris and LONDON", "The Cat 1984 unicorn"]
+    assert [[t.vector.tolist() for t in copy(text)] for text in texts] == [
+        [t.vector.tolist() for t in nlp(text)] for text in texts
+    ]
+
+
+def test_own_words_resolve_hashes_without_a_string_store():
+    table = LMVectors.from_arrays(["Paris", "rome"], np.eye(2, dtype=np.float32), fallback=["lower"])
+    assert len(table.strings) == 0
+    assert table.find(key=get_string_id("Paris")) == 0  # lower("Paris") -> "paris" -> row 0
+    assert table.text_of(get_string_id("rome")) == "rome" and table.text_of(get_string_id("ROME")) is None
+
+
+def test_a_miss_on_an_unknown_hash_is_not_cached(lower_table):
+    key = get_string_id("Dog")
+    assert lower_table.find(key=key) == -1
+    lower_table.strings.add("Dog")
+    assert lower_table.find(key=key) == row(lower_table, "dog")
+
+
+def test_pickle_keeps_the_configured_fallback(lower_table):
+    nlp = spacy.blank("en", config={"nlp": {"vectors": {"@vectors": "spacy-lm-suite.Vectors.v1", "fallback": ["exact"]}}})
+    nlp.vocab.vectors.from_bytes(lower_table.to_bytes())
+    loaded = pickle.loads(pickle.dumps(nlp.vocab.vectors))
+    assert loaded.pinned_fallback == ("exact",) and loaded.fallback == ("exact",)
+
+
+# -- spaCy's Vectors API (issue 11 §2) --------------------------------------------------
+
+
+def test_most_similar_returns_what_spacy_returns():
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(20)]
+    data = rng.standard_normal((20, 5)).astype(np.float32)
+    ours = LMVectors.from_arrays(words, data)
+    theirs = Vectors(data=data.copy(), keys=words)
+    queries = rng.standard_normal((7, 5)).astype(np.float32)
+    before = queries.copy()
+    keys, rows, scores = ours.most_similar(queries, n=4, batch_size=3)
+    np.testing.assert_array_equal(queries, before)  # the queries are not changed
+    spacy_keys, spacy_rows, spacy_scores = theirs.most_similar(queries.copy(), n=4, batch_size=3)
+    assert keys.shape == rows.shape == scores.shape == (7, 4)
+    assert (keys.dtype, rows.dtype, scores.dtype) == (spacy_keys.dtype, spacy_rows.dtype, spacy_scores.dtype)
+    np.testing.assert_array_equal(rows, spacy_rows)
+    np.testing.assert_array_equal(keys, spacy_keys)
+    np.testing.assert_allclose(scores, spacy_scores, atol=1e-4)
+    assert [ours.strings[int(k)] for k in keys[0]] == [words[r] for r in rows[0]]
+    one_keys, one_rows, _ = ours.most_similar(queries[0], n=1)  # one vector is one query
+    assert one_rows.shape == (1, 1) and one_rows[0, 0] == rows[0, 0]
+
+
+def test_most_similar_on_a_pipeline_table_as_spacy_code_calls_it(lower_table):
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    query = nlp("PARIS")[0].vector[None, :]
+    keys, rows, scores = nlp.vocab.vectors.most_similar(query, n=1)
+    assert nlp.vocab.strings[int(keys[0, 0])] == "paris" and rows[0, 0] == row(lower_table, "paris")
+    assert scores[0, 0] == pytest.approx(1.0)
+
+
+def test_most_similar_bad_arguments(table):
+    with pytest.raises(TypeError, match=r"for words use most_similar_words\(positive="):
+        table.most_similar(["paris"])
+    with pytest.raises(UserError, match=r"expected query vectors of shape \[n_queries, 4\], found \(2, 3\)"):
+        table.most_similar(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(UserError, match="n must be between 1 and the table's 7 rows, found 8"):
+        table.most_similar(np.ones((1, 4), dtype=np.float32), n=8)
+
+
+def test_vocab_prune_vectors_error_points_at_prune(lower_table):
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    with pytest.raises(ValueError, match=r"E849.*not LMVectors.*use nlp\.vocab\.vectors\.prune\(n_rows\) instead of Vocab\.prune_vectors"):
+        nlp.vocab.prune_vectors(2)
+    assert lower_table.shape == (7, 4)  # nothing changed
+    assert repr(LMVectors) == "<class 'spacy_lm_suite.vectors.table.LMVectors'>"
+    assert "prune()" in LMVectors.__doc__ or "prune(n)" in LMVectors.__doc__
+
+
+# -- saved tables go through the loader checks (issue 9 §4) -------------------------------
+
+
+def _saved(table, tmp_path):
+    path = tmp_path / "saved"
+    table.to_disk(path)
+    return path
+
+
+def _edit_meta(path, edit):
+    import json
+
+    meta = json.loads((path / "lm_vectors.json").read_text())
+    edit(meta)
+    (path / "lm_vectors.json").write_text(json.dumps(meta))
+
+
+def _table_unchanged(target):
+    assert target.words == ["kept"] and target.shape == (1, 4) and target.name == "target"
+
+
+@pytest.fixture
+def target():
+    return LMVectors.from_arrays(["kept"], np.ones((1, 4), dtype=np.float32), name="target")
+
+
+def test_saved_table_with_nan_rows(table, tmp_path, target):
+    path = _saved(table, tmp_path)
+    data = np.load(path / "lm_vectors.npy")
+    data[3, 1] = np.nan
+    np.save(path / "lm_vectors.npy", data)
+    with pytest.raises(InputFormatError, match=r"saved: expected finite numbers; 1 row\(s\) hold NaN/inf, first row 3 \(found 'london'\)"):
+        target.from_disk(path)
+    _table_unchanged(target)
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda m: m["words"].__setitem__(2, "the"), r"lm_vectors.json: expected each word once; 1 duplicate word\(s\) \(found 'the'\)"),
+        (lambda m: m["words"].__setitem__(0, 5), r"expected a non-empty string as word of row 0 \(found '5'\)"),
+        (lambda m: m["words"].pop(), r"expected one word per row of the 7 rows \(found '6 words'\)"),
+        (lambda m: m.__setitem__("words", "the paris"), r"expected 'words': a list with one string per row \(found 'str'\)"),
+        (lambda m: m["cfg"].__setitem__("fallback", ["nope"]), r"lm_vectors.json: bad cfg.fallback \(fallback: unknown step"),
+        (lambda m: m.__setitem__("aliases", {"x": 99}), r"expected 'aliases': an object of word -> row in \[0, 7\)"),
+        (lambda m: m["cfg"].__setitem__("shape", [7, 5]), r"the matrix has shape \(7, 4\) but the metadata says \(7, 5\)"),
+        (lambda m: m["cfg"].__setitem__("version", "1"), r"expected an integer cfg.version"),
+        (lambda m: m.pop("cfg"), r"expected a JSON object with 'cfg', 'words' and 'aliases'"),
+    ],
+)
+def test_saved_table_with_bad_metadata(table, tmp_path, target, edit, fragment):
+    path = _saved(table, tmp_path)
+    _edit_meta(path, edit)
+    with pytest.raises(InputFormatError, match=fragment):
+        target.from_disk(path)
+    _table_unchanged(target)
+
+
+def test_saved_table_with_corrupt_files(table, tmp_path, target):
+    path = _saved(table, tmp_path)
+    (path / "lm_vectors.json").write_text('{"cfg": {"format": ')
+    with pytest.raises(InputFormatError, match=r"lm_vectors.json: expected the table's JSON metadata"):
+        target.from_disk(path)
+    path = _saved(table, tmp_path / "b")
+    (path / "lm_vectors.npy").write_bytes((path / "lm_vectors.npy").read_bytes()[:60])
+    with pytest.raises(InputFormatError, match=r"lm_vectors.npy: expected a float matrix saved by numpy"):
+        target.from_disk(path)
+    (path / "lm_vectors.npy").unlink()
+    with pytest.raises(InputFormatError, match=r"lm_vectors.npy: missing: a saved table needs lm_vectors.npy beside lm_vectors.json"):
+        target.from_disk(path)
+    _table_unchanged(target)
+
+
+def test_table_bytes_go_through_the_same_checks(table, target):
+    import io
+
+    import srsly
+
+    message = srsly.msgpack_loads(table.to_bytes())
+    data = np.load(io.BytesIO(message["data"]))
+    data[0, 0] = np.inf
+    buffer = io.BytesIO()
+    np.save(buffer, data)
+    message["data"] = buffer.getvalue()
+    with pytest.raises(InputFormatError, match=r"<bytes>: expected finite numbers; 1 row\(s\) hold NaN/inf, first row 0"):
+        target.from_bytes(srsly.msgpack_dumps(message))
+    message = srsly.msgpack_loads(table.to_bytes())
+    message["meta"]["words"][1] = "the"
+    with pytest.raises(InputFormatError, match=r"<bytes>: expected each word once"):
+        target.from_bytes(srsly.msgpack_dumps(message))
+    _table_unchanged(target)
+
+
+def test_spacy_load_of_a_pipeline_with_a_corrupt_table(lower_table, tmp_path):
+    nlp = spacy.blank("en")
+    install_vectors(nlp, lower_table)
+    nlp.to_disk(tmp_path / "p")
+    _edit_meta(tmp_path / "p" / "vocab", lambda m: m["words"].__setitem__(1, "the"))
+    with pytest.raises(InputFormatError, match=r"vocab/lm_vectors.json: expected each word once"):
+        spacy.load(tmp_path / "p")
