@@ -18,6 +18,7 @@ pipeline as safetensors plus a JSON spec of its config and tokenizer files:
 a saved pipeline needs no other file and no hub.
 """
 
+import re
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
@@ -44,6 +45,7 @@ def Transformer(
     pooling: str = "mean",
     max_batch_pieces: int = 4096,
     grad: bool = True,
+    freeze_layers: int = 0,
     quantize: Optional[str] = None,
     layer_norm: bool = False,
     dropout: float = 0.0,
@@ -58,13 +60,15 @@ def Transformer(
     pooling: a token's pieces: ``mean``, ``first`` or ``last``.
     max_batch_pieces: most padded positions per torch batch.
     grad: fine-tune the transformer (False: frozen; the mix still learns).
+    freeze_layers: with grad, keep the embeddings and the bottom k transformer layers
+        fixed (fine-tune only the top ones; backprop stops at layer k).
     quantize: ``"int8"``: dynamic int8 inference (frozen encoders only; never saved).
     layer_norm, dropout: of the scalar mix.
     Output: one array ``[n_tokens, width]`` per doc.
     """
     encoder = TransformerEncoder(
         name=name, window=window, stride=stride, sentences=sentences, pooling=pooling,
-        max_batch_pieces=max_batch_pieces, grad=grad, quantize=quantize,
+        max_batch_pieces=max_batch_pieces, grad=grad, freeze_layers=freeze_layers, quantize=quantize,
     )
     return EncoderWithMix("lm_transformer", encoder, layer_norm=layer_norm, dropout=dropout, what="Transformer")
 
@@ -78,6 +82,7 @@ def TransformerEncoder(
     pooling: str = "mean",
     max_batch_pieces: int = 4096,
     grad: bool = True,
+    freeze_layers: int = 0,
     quantize: Optional[str] = None,
 ) -> Model[List[Doc], List[Floats3d]]:
     """All hidden layers of every doc, ``[n_layers + 1, n_tokens, width]``; see :func:`Transformer`."""
@@ -91,6 +96,13 @@ def TransformerEncoder(
         raise UserError(f"Transformer: max_batch_pieces ({max_batch_pieces}) must be at least window ({window})")
     if quantize not in QUANTIZATIONS:
         raise UserError(f"Transformer: quantize must be null or \"int8\", got {quantize!r}")
+    if freeze_layers < 0:
+        raise UserError(f"Transformer: freeze_layers must be 0 or more, got {freeze_layers}")
+    if freeze_layers and not grad:
+        raise UserError(
+            f"Transformer: freeze_layers = {freeze_layers} is a fine-tuning option but grad = false freezes "
+            "every layer: set grad = true, or freeze_layers = 0"
+        )
     if quantize is not None and grad:
         raise UserError(
             "Transformer: quantize = \"int8\" is for a frozen encoder's inference; set grad = false "
@@ -110,6 +122,7 @@ def TransformerEncoder(
             "pooling": pooling,
             "max_batch_pieces": max_batch_pieces,
             "grad": grad,
+            "freeze_layers": freeze_layers,
             "quantize": quantize,
         },
         shims=[LateTorchShim(_build, what="transformer encoder", after_update=_forget_quantized)],
@@ -186,6 +199,8 @@ def encoder_forward(model: Model[List[Doc], List[Floats3d]], docs: List[Doc], is
     from ..transformers.encode import encode
 
     train = is_train and model.attrs["grad"]
+    if train:
+        freeze_bottom(hf_encoder(model).model, model.attrs.get("freeze_layers", 0))
     outputs, backprop_layers = encode(
         hf_encoder(model), doc_plans(model, docs), max_batch_pieces=model.attrs["max_batch_pieces"], grad=train
     )
@@ -196,6 +211,33 @@ def encoder_forward(model: Model[List[Doc], List[Floats3d]], docs: List[Doc], is
         return []
 
     return outputs, backprop
+
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def freeze_bottom(module, k: int) -> None:
+    """Let gradients reach only the transformer layers ``k`` and up: the embeddings and
+    layers ``0 .. k-1`` get ``requires_grad = False`` (k = 0: everything trains).
+    Layers are found by the HF naming of their parameters (``encoder.layer.3.``,
+    ``layers.3.``, ``h.3.``); the pooler and other heads above the layers keep training."""
+    n_layers = int(module.config.num_hidden_layers)
+    if k > n_layers:
+        raise UserError(f"Transformer: freeze_layers = {k} but the model has {n_layers} layers")
+    for name, param in module.named_parameters():
+        match = _LAYER_INDEX.search(name)
+        if match is not None:
+            frozen = int(match.group(1)) < k
+        else:
+            frozen = k > 0 and _is_embedding(name)
+        param.requires_grad_(not frozen)
+
+
+def _is_embedding(name: str) -> bool:
+    """Whether a parameter belongs to the input embeddings (BERT ``embeddings.*``,
+    GPT-2 ``wte``/``wpe``, Llama ``embed_tokens``)."""
+    parts = name.split(".")
+    return any(part.startswith("embed") or part in ("wte", "wpe") for part in parts[:-1])
 
 
 def predict_tensors(encoder: Model, docs: List[Doc], *, layer: Optional[int] = None, weights=None, gamma: float = 1.0) -> List[Floats2d]:

@@ -41,6 +41,7 @@ sentences = false
 pooling = "mean"
 max_batch_pieces = 4096
 grad = true
+freeze_layers = 0
 quantize = null
 layer_norm = false
 dropout = 0.0

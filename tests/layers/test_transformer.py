@@ -159,3 +159,44 @@ def test_bad_settings_are_clear_errors(tmp_path, tiny_bert_dir, nlp):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no config.json"):
         make_encoder(tmp_path / "empty", [nlp.make_doc("x")])
+
+
+def test_freezing_the_bottom_layers_leaves_their_weights_unchanged(tiny_bert_dir, nlp):
+    docs = [nlp.make_doc(text) for text in TEXTS]
+    encoder = make_encoder(tiny_bert_dir, docs, freeze_layers=1)
+    model = hf_encoder(encoder).model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    outputs, backprop = encoder.begin_update(docs)
+    backprop([numpy.ones_like(x) for x in outputs])
+    encoder.finish_update(Adam(0.01))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and all(".layer.1." in n or n.startswith("pooler.") for n in changed), sorted(changed)
+    assert not any(n.startswith("embeddings.") or ".layer.0." in n for n in changed)
+
+
+def test_accumulated_half_batches_equal_one_full_batch(tmp_path, nlp):
+    from tiny_hf import tiny_bert
+
+    docs = [nlp.make_doc(text) for text in TEXTS]
+    encoder = make_encoder(tiny_bert(tmp_path / "bert", dropout=0.0), docs)
+    model = hf_encoder(encoder).model
+    rng = numpy.random.default_rng(0)
+    d_outputs = [rng.normal(size=(3, len(doc), 32)).astype("float32") for doc in docs]
+
+    def grads(batches):
+        model.zero_grad()
+        for batch in batches:
+            outputs, backprop = encoder.begin_update([docs[i] for i in batch])
+            backprop([d_outputs[i] for i in batch])
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    half = grads([[0, 1, 2], [3, 4, 5]])
+    full = grads([[0, 1, 2, 3, 4, 5]])
+    assert half.keys() == full.keys()
+    for name in full:
+        torch.testing.assert_close(half[name], full[name], rtol=1e-4, atol=1e-5)
+
+
+def test_fine_tuning_only_options_on_a_frozen_encoder_are_errors(tiny_bert_dir):
+    with pytest.raises(UserError, match="freeze_layers = 2 is a fine-tuning option but grad = false"):
+        TransformerEncoder(name=tiny_bert_dir, grad=False, freeze_layers=2)

@@ -248,3 +248,40 @@ print(len(doc), doc.tensor.shape[1], before, after)
     assert n_tokens > 200_000 and width == 32
     output_kib = n_tokens * width * 4 / 1024
     assert after - before < 40 * output_kib, (before, after, output_kib)
+
+
+def test_the_encoder_optimizer_updates_only_the_encoder(tiny_bert_dir):
+    from thinc.api import Adam
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_transformer", config={"model": {"name": str(tiny_bert_dir), **TINY}, "optimizer": {"@optimizers": "Adam.v1", "learn_rate": 0.01}})
+    add_ner(nlp)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in NER_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):  # move the NER head off its zero-initialised output layer, so gradients flow
+        nlp.update(examples, sgd=optimizer)
+    model = hf_encoder(nlp.get_pipe("lm_transformer").encoder).model
+    encoder_before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ner_before = nlp.get_pipe("ner").model.to_bytes()
+    # spaCy calls the encoder's finish_update right after its own update, before the
+    # listeners backpropagate into it (as for its Tok2Vec): gradients land one update later
+    for _ in range(2):
+        nlp.update(examples, sgd=Adam(0.0))  # the global optimizer moves nothing
+    assert any(not torch.equal(encoder_before[n], p) for n, p in model.named_parameters())
+    assert nlp.get_pipe("ner").model.to_bytes() == ner_before
+
+
+def test_an_optimizer_on_a_frozen_encoder_is_an_error(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    with pytest.raises(UserError, match="an optimizer is set but the encoder is frozen"):
+        nlp.add_pipe("lm_transformer", config={"model": {"name": str(tiny_bert_dir), "grad": False, **TINY}, "optimizer": {"@optimizers": "Adam.v1"}})
+
+
+def test_a_listener_width_that_does_not_match_is_an_error(tiny_bert_dir):
+    nlp = blank_with_transformer(tiny_bert_dir)
+    nlp.initialize()
+    with pytest.raises(UserError, match="has width = 384, but its upstream component 'lm_transformer' gives 32"):
+        nlp.add_pipe("ner", config={"model": {
+            "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "hidden_width": 32,
+            "maxout_pieces": 2, "use_upper": True, "tok2vec": {**LISTENER, "width": 384},
+        }})
