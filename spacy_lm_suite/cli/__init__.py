@@ -25,6 +25,7 @@ def _register_commands() -> None:
     # Each module adds its commands to ``app`` on import.
     from . import elmo, report, train_vectors, vectors  # noqa: F401
     from . import generate  # noqa: F401
+    from . import pretrain_transformer  # noqa: F401
 
 
 def main() -> None:

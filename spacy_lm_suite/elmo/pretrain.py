@@ -18,7 +18,6 @@ batches.
 import hashlib
 import json
 import math
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -37,12 +36,16 @@ from ..runs.options import (
     require_non_negative,
     require_positive,
 )
+from ..runs.distributed import all_reduce as _all_reduce
+from ..runs.distributed import barrier as _barrier
+from ..runs.distributed import gather_objects as _gather_objects
+from ..runs.distributed import init_distributed as _init_distributed
+from ..runs.metrics import plot_curves
+from ..runs.metrics import truncate_metrics as _truncate_metrics
 from ..runs.outputs import (
-    atomic_write_file,
     check_writable_dir,
     claim_output_dir,
     read_manifest,
-    write_text_atomic,
 )
 from .characters import token_to_char_ids
 from .checkpoint import (
@@ -578,82 +581,9 @@ def _check_resume(output_dir: Path, state: Dict[str, Any], args: Dict[str, Any],
         raise UserError(f"{output_dir / STATE_FILE}: the checkpoint has no RNG state for {args['world_size']} processes")
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metrics logged after the checkpoint by an interrupted run."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("step", 0) <= step:
-            kept.append(line)
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
 def _plot_curves(metrics_path: Path, png_path: Path) -> None:
     """Train and dev perplexity, and throughput, against steps (PNG)."""
-    if not metrics_path.exists():
-        return
-    records = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train = [r for r in records if r.get("kind") == "train"]
-    dev = [r for r in records if r.get("kind") == "dev"]
-    if not train:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_ppl, ax_rate) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_ppl.plot([r["step"] for r in train], [r["train_perplexity"] for r in train], label="train")
-    if dev:
-        ax_ppl.plot([r["step"] for r in dev], [r["dev_perplexity"] for r in dev], "o-", label="dev")
-    ax_ppl.set_yscale("log")
-    ax_ppl.set_xlabel("step")
-    ax_ppl.set_ylabel("perplexity (mean of both directions)")
-    ax_ppl.legend()
-    ax_ppl.grid(alpha=0.3)
-    ax_rate.plot([r["step"] for r in train], [r["tokens_per_second"] for r in train])
-    ax_rate.set_xlabel("step")
-    ax_rate.set_ylabel("tokens / s")
-    ax_rate.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_write_file(png_path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
-def _init_distributed() -> Tuple[int, int, bool]:
-    """``(rank, world_size, created)``: joins the gloo group when launched by torchrun."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return 0, 1, False
-    created = False
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-        created = True
-    return dist.get_rank(), dist.get_world_size(), created
-
-
-def _barrier(world_size: int) -> None:
-    if world_size > 1:
-        dist.barrier()
-
-
-def _all_reduce(tensor: torch.Tensor, world_size: int) -> None:
-    if world_size > 1:
-        dist.all_reduce(tensor)
-
-
-def _gather_objects(value: Any, world_size: int) -> List[Any]:
-    if world_size == 1:
-        return [value]
-    gathered: List[Any] = [None] * world_size
-    dist.all_gather_object(gathered, value)
-    return gathered
+    plot_curves(metrics_path, png_path, perplexity_label="perplexity (mean of both directions)")
 
 
 __all__ = ["PretrainResult", "pretrain_elmo", "epoch_batches", "encode_texts", "learning_rate", "Corpus"]

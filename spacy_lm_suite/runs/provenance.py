@@ -1,0 +1,34 @@
+"""What a run records about where it came from: the suite's git commit, file digests.
+
+Model code: no spaCy or Thinc import here.
+"""
+
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Optional, Union
+
+
+def git_commit() -> Optional[str]:
+    """The commit of the checkout this package runs from, if it is one (None otherwise)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file_:
+        for block in iter(lambda: file_.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+__all__ = ["git_commit", "file_sha256"]
