@@ -168,9 +168,11 @@ def encode(
                 weight = torch.from_numpy(p.pair_weight[lo:hi])[None, :, None]
                 tokens = torch.from_numpy(p.alignment.token[lo:hi])
                 d_states[:, row].index_add_(1, local, d_tensors[i][:, tokens] * weight)
-            tensors.append(states)
-            grads.append(d_states)
-        torch.autograd.backward(tensors, grads)
+            if states.requires_grad:  # not when every layer below the outputs is frozen
+                tensors.append(states)
+                grads.append(d_states)
+        if tensors:
+            torch.autograd.backward(tensors, grads)
         graph.clear()
 
     return arrays, backprop

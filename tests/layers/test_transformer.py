@@ -200,3 +200,12 @@ def test_accumulated_half_batches_equal_one_full_batch(tmp_path, nlp):
 def test_fine_tuning_only_options_on_a_frozen_encoder_are_errors(tiny_bert_dir):
     with pytest.raises(UserError, match="freeze_layers = 2 is a fine-tuning option but grad = false"):
         TransformerEncoder(name=tiny_bert_dir, grad=False, freeze_layers=2)
+
+
+def test_freezing_every_layer_backpropagates_nothing(tiny_bert_dir, nlp):
+    docs = [nlp.make_doc(text) for text in TEXTS]
+    encoder = make_encoder(tiny_bert_dir, docs, freeze_layers=2)
+    outputs, backprop = encoder.begin_update(docs)
+    backprop([numpy.ones_like(x) for x in outputs])  # no error: nothing below the outputs trains
+    with pytest.raises(UserError, match="freeze_layers = 3 but the model has 2 layers"):
+        make_encoder(tiny_bert_dir, docs, freeze_layers=3).begin_update(docs)
