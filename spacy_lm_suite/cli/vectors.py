@@ -105,6 +105,7 @@ def coverage_command(
     lang: str = typer.Option("en", "--lang", help="Tokenizer language for text formats"),
     limit: int = typer.Option(0, "--limit", help="Read only the first N texts/sentences (0: all)"),
     top_missed: int = typer.Option(20, "--top-missed", help="List this many of the most frequent missed words"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Encoding of the data files (default: the format's own, UTF-8 or Latin-1 for TREC; utf-8-or-latin-1 for mixed files)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON (replaced if it exists)"),
 ) -> None:
     """Share of tokens and types found, per fallback step (exact/lower/shape/miss)."""
@@ -118,7 +119,7 @@ def coverage_command(
 
     with _warnings_to_messages():
         table = load_vectors(vectors_path, format=format, fallback=_fallback_option(fallback))
-    report = coverage(table, corpus_tokens(data_path, data_format=data_format, lang=lang, limit=limit or None), top_missed=top_missed)
+    report = coverage(table, corpus_tokens(data_path, data_format=data_format, lang=lang, limit=limit or None, encoding=encoding), top_missed=top_missed)
     result = report.to_dict()
     rows = []
     for step in result["tokens"]["steps"]:
