@@ -13,11 +13,11 @@ a new or empty folder, or with ``overwrite`` an earlier export, whose files
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from ..errors import InputFormatError, UserError
+from ..runs.provenance import git_commit
 from ..runs.outputs import atomic_output_dir, check_output_dir, write_json_atomic
 from .checkpoint import CONFIG_FILE, STATE_FILE, VOCAB_FILE, WEIGHTS_FILE, load_elmo
 
@@ -78,7 +78,7 @@ def export_encoder(
         "elapsed_seconds": state.get("elapsed_seconds"),
         "settings": {key: value for key, value in training.items() if key != "config"},
         "data_fingerprint": state.get("data_fingerprint"),
-        "suite_commit": _git_commit(),
+        "suite_commit": git_commit(),
         "command": command,
         "files": files,
     }
@@ -87,16 +87,3 @@ def export_encoder(
             shutil.copyfile(source / name, tmp / name)
         write_json_atomic(tmp / PROVENANCE_FILE, provenance)
     return provenance
-
-
-def _git_commit() -> Optional[str]:
-    """The commit of the checkout this package runs from, if it is one."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if result.returncode != 0:
-        return None
-    return result.stdout.strip() or None

@@ -40,12 +40,7 @@ ODD_TEXTS = [
 LISTENER = {"@architectures": "spacy-lm-suite.ELMoListener.v1", "upstream": "*", "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blank_with_elmo(**elmo_model):

@@ -26,12 +26,7 @@ LISTENER = {"@architectures": "spacy-lm-suite.TransformerListener.v1", "upstream
 TINY = {"window": 48, "stride": 32}  # the tiny models take 64 positions
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blank_with_transformer(folder, **model):
