@@ -283,6 +283,16 @@ class LMGenerator(Pipe):
             )
         return self
 
+    def __reduce__(self):
+        """Pickle through ``to_bytes`` (spawn/forkserver workers of ``nlp.pipe(n_process=...)``
+        pickle every component; the loaded HF model holds locks that do not pickle)."""
+        settings = {
+            "name": self.name, "model": self.model_path, "gguf_file": self.gguf_file, "dtype": self.dtype,
+            "threads": self.threads, "quantize": self.quantize, "batch_size": self.batch_size,
+            "sort_window": self.sort_window, "prompt": self.prompt, "decoding": self.decoding,
+        }
+        return (_rebuild, (self.vocab, settings, self.to_bytes() if self.is_loaded else None))
+
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """The ``to_disk`` files in one msgpack blob (the weights included: large)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -316,3 +326,8 @@ class LMGenerator(Pipe):
         finally:
             if staging.exists():
                 shutil.rmtree(staging)
+
+
+def _rebuild(vocab: Vocab, settings: Dict[str, Any], data: Optional[bytes]) -> LMGenerator:
+    component = LMGenerator(vocab, **settings)
+    return component.from_bytes(data) if data is not None else component

@@ -133,9 +133,18 @@ def test_pipe_batches_equal_calling_one_by_one_in_order(fixture, request):
     assert [doc.text for doc in nlp.pipe(TEXTS)] == TEXTS
 
 
-def test_pipe_with_two_processes(gpt2_nlp):
-    serial = outputs(gpt2_nlp(text) for text in TEXTS[:4])
-    assert outputs(gpt2_nlp.pipe(TEXTS[:4], n_process=2, batch_size=2)) == serial
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_pipe_with_two_processes(gpt2_nlp, start_method, tmp_path, monkeypatch):
+    """spawn pickles the pipeline into each worker: a saved and loaded one, as users run it."""
+    import multiprocessing
+
+    import spacy.language
+
+    gpt2_nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    monkeypatch.setattr(spacy.language, "mp", multiprocessing.get_context(start_method))
+    serial = outputs(loaded(text) for text in TEXTS[:4])
+    assert outputs(loaded.pipe(TEXTS[:4], n_process=2, batch_size=2)) == serial
 
 
 def test_stop_strings_and_templates(folders):
