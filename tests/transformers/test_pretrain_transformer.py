@@ -107,6 +107,16 @@ def test_clm_output_loads_in_auto_model_for_causal_lm(runs):
     assert model(input_ids=ids).logits.shape[-1] == len(tokenizer)
 
 
+def test_clm_output_generates_in_lm_generator(runs):
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_generator", config={"model": str(runs["clm"].output_dir), "decoding": {"max_new_tokens": 5}})
+    nlp.initialize()
+    doc = nlp("Emma was")
+    assert isinstance(doc._.generated, str) and 1 <= len(doc._.generation["new_token_ids"]) <= 5
+
+
 @pytest.fixture(scope="module")
 def tokenizers(tmp_path_factory):
     """One trained tokenizer per objective: HF tokenizers training is not
