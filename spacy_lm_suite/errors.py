@@ -34,3 +34,16 @@ class InputFormatError(UserError):
         super().__init__(text)
         self.path = Path(path)
         self.line = line
+
+
+class MissingExtraError(UserError):
+    """A feature whose optional extra is not installed; the message names the ``pip install``."""
+
+    def __init__(self, module: str, extra: str, cause: Optional[BaseException] = None) -> None:
+        reason = f" ({cause})" if cause is not None and str(cause) else ""
+        super().__init__(
+            f"this needs {module}, which is not installed{reason}: "
+            f'pip install "spacy-lm-suite[{extra}]"'
+        )
+        self.module = module
+        self.extra = extra

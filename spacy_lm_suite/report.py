@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from .errors import InputFormatError, UserError
+from .extras import require
 
 # The headline score of each kind of pipeline, as spaCy names it, and how we show it.
 HEADLINE_SCORES = {
@@ -162,8 +163,7 @@ def format_markdown(rows: Sequence[Dict]) -> str:
 
 def plot_png(rows: Sequence[Dict]) -> bytes:
     """A bar chart of the dev scores with standard-deviation error bars, as PNG bytes."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -7,8 +7,9 @@ from typing import Callable, List, Optional
 import typer
 from wasabi import msg
 
-from . import app
+from . import app, choice_option
 from ..errors import UserError
+from ..extras import require
 
 TOKENIZERS = ("spacy", "whitespace")
 
@@ -34,7 +35,7 @@ def pretrain_elmo_command(
         help="Model, checkpoints, metrics.jsonl and curves.png: a new or empty folder, or a run to --resume",
         show_default=False
     ),
-    preset: str = typer.Option("tiny", "--preset", help="Model shape: tiny, small or medium"),
+    preset: str = choice_option("small", "--preset", choices=("tiny", "small", "medium"), help="Model shape (tiny: for tests)"),
     config_path: Optional[Path] = typer.Option(None, "--config", help="An ELMo config.json (instead of --preset)"),
     vocab_size: int = typer.Option(50_000, "--vocab-size", help="Softmax vocabulary, with <unk>, <s>, </s>"),
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per batch (per process)"),
@@ -60,6 +61,7 @@ def pretrain_elmo_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
 ) -> None:
     """Pretrain ELMo as a bidirectional LM. Launch with torchrun for data parallelism."""
+    require("matplotlib", "plots")  # for curves.png: fail now, not after the first checkpoint
     from ..elmo.config import ELMoConfig
     from ..elmo.pretrain import pretrain_elmo
 

@@ -10,6 +10,7 @@ import typer
 from wasabi import msg
 
 from . import app
+from ..extras import require
 
 
 @app.command("pretrain-transformer")
@@ -53,6 +54,7 @@ def pretrain_transformer_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
 ) -> None:
     """Pretrain a BERT (mlm) or GPT-2 (clm) on raw text, from scratch or continued. Launch with torchrun for DDP."""
+    require("matplotlib", "plots")  # for curves.png: fail now, not after the first checkpoint
     from ..transformers.pretrain import pretrain_transformer
 
     result = pretrain_transformer(

@@ -2,12 +2,12 @@
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import typer
 from wasabi import msg
 
-from . import app
+from . import app, choice_option
 from ..runs.outputs import write_json_atomic
 
 train_vectors_app = typer.Typer(
@@ -26,7 +26,8 @@ _OUTPUT_HELP = (
 _FALLBACK_OPTION = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens")
 _TOKENIZER_OPTION = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder")
 _PRETOKENIZED_OPTION = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace")
-_TEXT_FORMAT_OPTION = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy")
+TEXT_FORMATS = ("auto", "lines", "paragraphs", "jsonl", "spacy")  # spacy_lm_suite.data.rawtext.FORMATS
+_TEXT_FORMAT_OPTION = choice_option("auto", "--format", choices=TEXT_FORMATS, help="How to read INPUT")
 _ENCODING_OPTION = typer.Option("utf-8", "--encoding", help="Encoding of the input files (utf-8-or-latin-1: Latin-1 where a line is not UTF-8)")
 _LIMIT_OPTION = typer.Option(0, "--limit", help="Read only the first N texts (0: all)")
 _LANG_OPTION = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline")
@@ -39,12 +40,28 @@ def _fallback(value: str) -> List[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _given(settings: Mapping[str, Any]) -> Dict[str, Any]:
+    """The entries of ``settings`` (parameter name -> (field, value)) the user typed
+    (not defaults): what a --resume/--extend compares with the saved run."""
+    from typer._click.globals import get_current_context  # typer vendors click
+    from typer._click.core import ParameterSource
+
+    ctx = get_current_context()
+    return {
+        field: value for name, (field, value) in settings.items()
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    }
+
+
 def _report(epochs: List[Dict], output_dir: Path, complete: bool) -> None:
+    from .vectors import config_hint
+
     if epochs:
         rows = [(e["epoch"], f"{e['loss']:.5f}", f"{e['seconds']:.2f}") for e in epochs]
         msg.table(rows, header=("epoch", "loss", "seconds"), divider=True, aligns=("r", "r", "r"))
     if complete:
-        msg.good(f"Vectors written to {output_dir}", f"spaCy: [initialize] vectors = \"{output_dir / 'pipeline'}\"")
+        msg.good(f"Vectors written to {output_dir}")
+        print(config_hint(output_dir / "pipeline", run_dir=output_dir))
     else:
         msg.info(f"Stopped before the last epoch; continue with --resume ({output_dir})")
 
@@ -73,7 +90,7 @@ def _complete(output_dir: Path) -> bool:
 def word2vec_command(
     input_path: str = typer.Argument(..., metavar="INPUT", help=_INPUT_HELP, show_default=False),
     output_dir: Path = typer.Argument(..., metavar="OUTPUT_DIR", help=_OUTPUT_HELP, show_default=False),
-    architecture: str = typer.Option("cbow", "--architecture", "-a", help="cbow or skipgram"),
+    architecture: str = choice_option("cbow", "--architecture", "-a", choices=("cbow", "skipgram"), help="Word2Vec model"),
     dim: int = typer.Option(100, "--dim", help="Vector size"),
     window: int = typer.Option(5, "--window", help="Context window (words each side)"),
     min_count: int = typer.Option(5, "--min-count", help="Ignore words rarer than this"),
@@ -111,12 +128,25 @@ def word2vec_command(
         sample=sample, negative=negative, hs=hs, ns_exponent=ns_exponent, cbow_mean=cbow_mean, alpha=alpha,
         min_alpha=min_alpha, epochs=epochs, workers=workers, seed=seed, loss_sample_size=loss_sample_size,
     )
+    changes = None
     if resume or extend:
-        msg.info("Using the settings saved in the run folder")
+        changes = _given({
+            "architecture": ("architecture", architecture), "dim": ("vector_size", dim), "window": ("window", window),
+            "min_count": ("min_count", min_count), "max_vocab": ("max_vocab", max_vocab), "sample": ("sample", sample),
+            "negative": ("negative", negative), "hs": ("hs", hs), "ns_exponent": ("ns_exponent", ns_exponent),
+            "cbow_mean": ("cbow_mean", cbow_mean), "alpha": ("alpha", alpha), "min_alpha": ("min_alpha", min_alpha),
+            "epochs": ("epochs", epochs), "workers": ("workers", workers), "seed": ("seed", seed),
+            "loss_sample_size": ("loss_sample_size", loss_sample_size), "fallback": ("fallback", _fallback(fallback)),
+            "tokenizer": ("tokenizer", tokenizer), "pretokenized": ("pretokenized", pretokenized),
+            "lang": ("lang", lang), "text_format": ("fmt", text_format), "encoding": ("encoding", encoding),
+            "limit": ("limit", limit or None),
+        })
+        applied = "--epochs, --workers" + (", --format, --encoding, --limit" if extend else "")
+        msg.info(f"Using the settings saved in the run folder; {applied} may change, other settings must match it")
     result = train_word2vec(
         input_path, output_dir, settings=settings, fallback=_fallback(fallback), tokenizer=tokenizer,
         pretokenized=pretokenized, fmt=text_format, encoding=encoding, limit=limit or None, lang=lang,
-        resume=resume, extend=extend, overwrite=overwrite, stop_after=stop_after, tmp_dir=tmp_dir,
+        resume=resume, extend=extend, overwrite=overwrite, stop_after=stop_after, tmp_dir=tmp_dir, changes=changes,
     )
     complete = _complete(output_dir)
     _report(result.epochs, output_dir, complete)
@@ -143,7 +173,7 @@ def glove_command(
     threads: int = typer.Option(2, "--threads", help="Hogwild threads (1: exactly reproducible)"),
     seed: int = typer.Option(0, "--seed", help="Random seed (initialisation and shuffles)"),
     sum_context: bool = typer.Option(True, "--sum-context/--word-only", help="Output word + context vectors, or word vectors only"),
-    dtype: str = typer.Option("float32", "--dtype", help="Parameter precision: float32, or float64 as Stanford's code (slower)"),
+    dtype: str = choice_option("float32", "--dtype", choices=("float32", "float64"), help="Parameter precision: float64 as Stanford's code (slower)"),
     fallback: str = _FALLBACK_OPTION,
     tokenizer: str = _TOKENIZER_OPTION,
     pretokenized: bool = _PRETOKENIZED_OPTION,
@@ -167,12 +197,26 @@ def glove_command(
         dim=dim, epochs=epochs, x_max=x_max, alpha=alpha, eta=eta, threads=threads, seed=seed,
         sum_context=sum_context, dtype=dtype,
     )
+    changes = None
     if resume:
-        msg.info("Using the settings and co-occurrences saved in the run folder")
+        changes = _given({
+            "min_count": ("min_count", min_count), "max_vocab": ("max_vocab", max_vocab), "window": ("window", window),
+            "asymmetric": ("symmetric", not asymmetric), "distance_weighting": ("distance_weighting", distance_weighting),
+            "memory": ("memory_limit_gb", memory), "max_pairs_in_memory": ("max_pairs_in_memory", max_pairs_in_memory),
+            "dim": ("dim", dim), "epochs": ("epochs", epochs), "x_max": ("x_max", x_max), "alpha": ("alpha", alpha),
+            "eta": ("eta", eta), "threads": ("threads", threads), "seed": ("seed", seed),
+            "sum_context": ("sum_context", sum_context), "dtype": ("dtype", dtype),
+            "fallback": ("fallback", _fallback(fallback)), "tokenizer": ("tokenizer", tokenizer),
+            "pretokenized": ("pretokenized", pretokenized), "lang": ("lang", lang), "text_format": ("fmt", text_format),
+            "encoding": ("encoding", encoding), "limit": ("limit", limit or None),
+        })
+        msg.info("Using the settings and co-occurrences saved in the run folder; --epochs, --threads and "
+                 "--sum-context/--word-only may change, other settings must match it (--memory is not used)")
     result = train_glove(
         input_path, output_dir, settings=settings, fallback=_fallback(fallback), tokenizer=tokenizer,
         pretokenized=pretokenized, fmt=text_format, encoding=encoding, limit=limit or None, lang=lang,
         resume=resume, overwrite=overwrite, stop_after=stop_after, keep_checkpoint=keep_checkpoint, tmp_dir=tmp_dir,
+        changes=changes,
     )
     if result.cooccurrence:
         c = result.cooccurrence

@@ -8,7 +8,7 @@ from typing import Iterator, List, Optional
 import typer
 from wasabi import msg
 
-from . import app
+from . import app, choice_option
 from ..errors import UserError
 from ..runs.options import require_at_least, require_non_negative
 from ..runs.outputs import (
@@ -20,6 +20,24 @@ from ..runs.outputs import (
 )
 
 OUTPUT_FORMATS = ("table", "pipeline", "word2vec-text", "word2vec-bin")
+# spacy_lm_suite.vectors.formats.FILE_FORMATS + table, spacy (kept here: --help imports no numpy)
+INPUT_FORMATS = ("auto", "word2vec-bin", "word2vec-text", "fasttext", "glove", "gensim", "npy", "table", "spacy")
+ERRORS = ("strict", "skip", "replace")
+# spacy_lm_suite.vectors.coverage.DATA_FORMATS, and auto (detected from the file)
+DATA_FORMATS = ("auto", "text", "conll2003", "wnut17", "sst2", "trec", "jsonl")
+
+
+def config_hint(pipeline: Path, *, run_dir: Optional[Path] = None) -> str:
+    """What a spaCy config needs to use ``pipeline`` (both lines: a config from
+    ``spacy init config`` selects spaCy's own table, which cannot read ours)."""
+    source = run_dir if run_dir is not None else pipeline
+    return (
+        "In a spaCy config, both lines (spacy init config selects spacy.Vectors.v1, which cannot read it):\n"
+        '  [nlp.vectors]\n  @vectors = "spacy-lm-suite.Vectors.v1"\n'
+        f'  [initialize]\n  vectors = "{pipeline}"\n'
+        "or, with any [nlp.vectors]:\n"
+        f'  [initialize.before_init]\n  @callbacks = "spacy-lm-suite.load_vectors.v1"\n  path = "{source}"'
+    )
 COMMAND = "convert-vectors"
 
 
@@ -42,17 +60,17 @@ def _fallback_option(value: Optional[str]) -> Optional[List[str]]:
 
 @app.command("convert-vectors")
 def convert_vectors_command(
-    input_path: Path = typer.Argument(..., help="Vectors file or folder (word2vec .bin/.txt, GloVe .txt, fastText .vec, gensim KeyedVectors, .npy + vocabulary, a saved table or spaCy pipeline)", show_default=False),
-    output_path: Path = typer.Argument(..., help="Output folder (table, pipeline) or file (word2vec-text/-bin)", show_default=False),
-    format: str = typer.Option("auto", "--format", "-f", help="Input format: auto, word2vec-bin, word2vec-text, fasttext, glove, gensim, npy, table, spacy"),
-    output_format: str = typer.Option("table", "--output-format", "-F", help=f"One of {', '.join(OUTPUT_FORMATS)}; 'pipeline' writes a spaCy pipeline folder (for initialize.vectors)"),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Vectors file or folder (word2vec .bin/.txt, GloVe .txt, fastText .vec, gensim KeyedVectors, .npy + vocabulary, a saved table or spaCy pipeline)", show_default=False),
+    output_path: Path = typer.Argument(..., metavar="OUTPUT", help="Output folder (table, pipeline) or file (word2vec-text/-bin)", show_default=False),
+    format: str = choice_option("auto", "--format", "-f", choices=INPUT_FORMATS, help="Input format"),
+    output_format: str = choice_option("table", "--output-format", "-F", choices=OUTPUT_FORMATS, help="'pipeline' writes a spaCy pipeline folder (for [initialize] vectors with [nlp.vectors] spacy-lm-suite.Vectors.v1)"),
     truncate: int = typer.Option(0, "--truncate", "-t", help="Keep only the first N rows (0: all)"),
     prune: int = typer.Option(0, "--prune", help="Keep N rows; map the other words to their nearest kept row (0: off)"),
     normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="Scale rows to unit length"),
     fallback: Optional[str] = typer.Option(None, "--fallback", help="Normaliser chain, comma-separated (default exact,lower,shape or the saved one)"),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vectors table"),
     lang: str = typer.Option("en", "--lang", help="Language of the pipeline (--output-format pipeline)"),
-    errors: str = typer.Option("strict", "--errors", help="Non-UTF-8 words: strict (fail), skip or replace"),
+    errors: str = choice_option("strict", "--errors", choices=ERRORS, help="Non-UTF-8 words: fail, skip or replace"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier convert-vectors output (only its files; others are kept)"),
 ) -> None:
     """Convert a vectors file into our table (or a spaCy pipeline, or word2vec).
@@ -93,14 +111,16 @@ def convert_vectors_command(
         f"Wrote {output_format} {output_path}: {rows} rows x {dim} dims, "
         f"{len(table.aliases)} aliases, fallback {','.join(table.fallback)}, name {table.name!r}"
     )
+    if output_format == "pipeline":
+        print(config_hint(output_path))
 
 
 @app.command("coverage")
 def coverage_command(
-    vectors_path: Path = typer.Argument(..., help="Vectors file or folder (anything convert-vectors reads)", show_default=False),
-    data_path: Path = typer.Argument(..., help="Corpus file, folder or glob", show_default=False),
-    data_format: str = typer.Option("text", "--data-format", "-d", help="text, conll2003, wnut17, sst2, trec or jsonl"),
-    format: str = typer.Option("auto", "--format", "-f", help="Vectors format (see convert-vectors)"),
+    vectors_path: Path = typer.Argument(..., metavar="VECTORS", help="Vectors file or folder (anything convert-vectors reads, or a train-vectors run)", show_default=False),
+    data_path: Path = typer.Argument(..., metavar="DATA", help="Corpus file, folder or glob", show_default=False),
+    data_format: str = choice_option("auto", "--data-format", "-d", choices=DATA_FORMATS, help="Corpus format (auto: detected from the file, or an error asking for -d)"),
+    format: str = choice_option("auto", "--format", "-f", choices=INPUT_FORMATS, help="Vectors format (see convert-vectors)"),
     fallback: Optional[str] = typer.Option(None, "--fallback", help="Normaliser chain, comma-separated (default: the table's)"),
     lang: str = typer.Option("en", "--lang", help="Tokenizer language for text formats"),
     limit: int = typer.Option(0, "--limit", help="Read only the first N texts/sentences (0: all)"),
@@ -109,13 +129,16 @@ def coverage_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON (replaced if it exists)"),
 ) -> None:
     """Share of tokens and types found, per fallback step (exact/lower/shape/miss)."""
-    from ..vectors.coverage import corpus_tokens, coverage
+    from ..vectors.coverage import corpus_tokens, coverage, detect_data_format
     from ..vectors.loading import load_vectors
 
     require_non_negative(limit, option="--limit")
     require_non_negative(top_missed, option="--top-missed")
     if output is not None:
         check_output_file(output, overwrite=True, what="report file")
+    if data_format == "auto":
+        data_format = detect_data_format(data_path, encoding=encoding)
+        msg.info(f"--data-format {data_format} (detected from {data_path})")
 
     with _warnings_to_messages():
         table = load_vectors(vectors_path, format=format, fallback=_fallback_option(fallback))
@@ -139,8 +162,8 @@ def coverage_command(
 
 @app.command("evaluate-vectors")
 def evaluate_vectors_command(
-    vectors_path: Path = typer.Argument(..., help="Vectors file or folder (anything convert-vectors reads)", show_default=False),
-    format: str = typer.Option("auto", "--format", "-f", help="Vectors format (see convert-vectors)"),
+    vectors_path: Path = typer.Argument(..., metavar="VECTORS", help="Vectors file or folder (anything convert-vectors reads, or a train-vectors run)", show_default=False),
+    format: str = choice_option("auto", "--format", "-f", choices=INPUT_FORMATS, help="Vectors format (see convert-vectors)"),
     restrict: int = typer.Option(30000, "--restrict", "-r", help="Analogies: only the first N rows (gensim's restrict_vocab)"),
     pairs_restrict: int = typer.Option(300000, "--pairs-restrict", help="Word pairs: only the first N rows"),
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Compare words exactly instead of lower-cased"),

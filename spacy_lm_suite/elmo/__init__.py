@@ -7,6 +7,10 @@ Main entry points: :class:`ELMoConfig` (presets ``tiny``, ``small``,
 :func:`load_allennlp_elmo` and :func:`pretrain_elmo`. See ``docs/elmo.md``.
 """
 
+from ..extras import ensure_torch
+
+ensure_torch("elmo")  # the clear "install the extra" error, before the imports below
+
 from .allennlp import load_allennlp_elmo
 from .characters import batch_to_char_ids, batch_to_type_ids, token_to_char_ids
 from .checkpoint import load_elmo, save_elmo

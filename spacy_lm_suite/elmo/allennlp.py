@@ -26,6 +26,7 @@ import numpy
 import torch
 
 from ..errors import InputFormatError, UserError
+from ..extras import require
 from .config import ELMoConfig
 from .modules import ELMo, LSTMPLayer
 
@@ -54,7 +55,7 @@ def allennlp_config(options: Dict[str, Any], *, n_chars: int = 262) -> ELMoConfi
 
 def load_allennlp_elmo(options_file: PathLike, weight_file: PathLike, *, cache_size: int = 50_000) -> ELMo:
     """An :class:`ELMo` (eval mode) with AllenNLP's weights and clipping LSTM cell."""
-    import h5py
+    h5py = require("h5py", "elmo")
 
     options_file, weight_file = Path(options_file), Path(weight_file)
     if not options_file.is_file():

@@ -34,6 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
+from ..extras import ensure_torch, require
+
+ensure_torch("generator")  # the clear "install the extra" error, before the imports below
+require("transformers", "generator")
+
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer

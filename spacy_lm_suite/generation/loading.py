@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Union
 
+from ..extras import ensure_torch, require
+
+ensure_torch("generator")  # the clear "install the extra" error, before the imports below
+require("transformers", "generator")
+
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.models.auto.modeling_auto import (

@@ -20,22 +20,25 @@ its JSON config, so a saved pipeline needs no other file.
 """
 
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import torch
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
-from ..elmo import ELMo as TorchELMo
-from ..elmo import ELMoConfig, batch_to_type_ids
-from ..elmo.allennlp import load_allennlp_elmo
-from ..elmo.checkpoint import load_elmo
 from ..errors import UserError
+from ..extras import ensure_torch
 from .encoder_with_mix import EncoderWithMix
 from .torch_shim import LateTorchShim
+
+if TYPE_CHECKING:
+    from ..elmo import ELMo as TorchELMo
+    from ..elmo import ELMoConfig
+
+# The torch ELMo (``..elmo``, the ``[elmo]`` extra) is imported where it is
+# used: spaCy imports this module (an entry point) in every ``Language()``.
 
 # ELMoConfig fields that decide the shapes of the weights
 SHAPE_FIELDS = ("filters", "n_highway", "proj_dim", "hidden_dim", "n_layers", "char_dim", "n_chars")
@@ -100,6 +103,7 @@ def ELMoEncoder(
             f"ELMo: expected 1 <= max_tokens_per_chunk <= max_batch_tokens, got "
             f"max_tokens_per_chunk = {max_tokens_per_chunk}, max_batch_tokens = {max_batch_tokens}"
         )
+    ensure_torch("elmo")
     config = _peek_config(preset, path)
     return Model(
         "lm_elmo_encoder",
@@ -142,23 +146,28 @@ def set_weights_source(
     encoder.attrs["allennlp_weights"] = str(allennlp_weights) if allennlp_weights is not None else None
 
 
-def build_elmo(config: Dict) -> TorchELMo:
+def build_elmo(config: Dict) -> "TorchELMo":
+    from ..elmo import ELMo as TorchELMo
+    from ..elmo import ELMoConfig
+
     return TorchELMo(config=ELMoConfig.from_dict(config))
 
 
-def _reset_type_cache(elmo: TorchELMo) -> None:
+def _reset_type_cache(elmo: "TorchELMo") -> None:
     """Drop the cached context-free vectors after an optimizer step (setting
     ``cache_size`` makes a new, empty cache)."""
     elmo.cache_size = elmo.cache_size
 
 
-def torch_elmo(encoder: Model) -> TorchELMo:
+def torch_elmo(encoder: Model) -> "TorchELMo":
     """The torch ELMo module of an initialized (or loaded) encoder."""
     return encoder.shims[0].module
 
 
-def _peek_config(preset: Optional[str], path: Optional[Union[str, Path]]) -> Optional[ELMoConfig]:
+def _peek_config(preset: Optional[str], path: Optional[Union[str, Path]]) -> Optional["ELMoConfig"]:
     """The model's shape if known before initialize (from the preset, or a checkpoint's config.json)."""
+    from ..elmo import ELMoConfig
+
     if preset is not None:
         return ELMoConfig.preset(preset)
     if path is not None and (Path(path) / "config.json").is_file():
@@ -166,8 +175,10 @@ def _peek_config(preset: Optional[str], path: Optional[Union[str, Path]]) -> Opt
     return None
 
 
-def _load(attrs: Dict) -> Tuple[TorchELMo, str]:
+def _load(attrs: Dict) -> Tuple["TorchELMo", str]:
     """The torch module the encoder's attrs ask for, and where it came from."""
+    from ..elmo import ELMoConfig, load_allennlp_elmo, load_elmo
+
     if attrs["allennlp_options"] is not None:
         source = f"{attrs['allennlp_options']} + {attrs['allennlp_weights']}"
         return load_allennlp_elmo(attrs["allennlp_options"], attrs["allennlp_weights"]), source
@@ -181,8 +192,10 @@ def _load(attrs: Dict) -> Tuple[TorchELMo, str]:
     )
 
 
-def check_size(config: ELMoConfig, preset: str, source: str) -> None:
+def check_size(config: "ELMoConfig", preset: str, source: str) -> None:
     """Raise a clear error if ``config`` (read from ``source``) has another size than ``preset``."""
+    from ..elmo import ELMoConfig
+
     expected = ELMoConfig.preset(preset)
     diffs = [
         f"{name} {getattr(config, name)} (preset: {getattr(expected, name)})"
@@ -257,6 +270,10 @@ def encoder_forward(
     chunks = plan_chunks(docs, max_tokens=model.attrs["max_tokens_per_chunk"], sentences=model.attrs["sentences"])
     if not chunks:
         return outputs, lambda d_outputs: []
+    import torch
+
+    from ..elmo import batch_to_type_ids
+
     elmo = torch_elmo(model)
     train = is_train and model.attrs["grad"]
     elmo.train(train)

@@ -11,6 +11,7 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
+from ..extras import ensure_torch
 from .layers_listener import LayersListener
 
 
@@ -37,4 +38,5 @@ def elmo_listener(
     dropout: dropout rate on the mixed vectors in training.
     Output: one array ``[n_tokens, width]`` per doc.
     """
+    ensure_torch("elmo")
     return ELMoListener(upstream_name=upstream, width=width, n_layers=n_layers, layer_norm=layer_norm, dropout=dropout)

@@ -7,20 +7,25 @@ each layer is normalised over the tokens of its own doc, so a doc's output
 never depends on the other docs of its batch.
 """
 
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
 import numpy
-import torch
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
-from ..nn import ScalarMix
 from .torch_shim import LateTorchShim
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..nn import ScalarMix
 
 BLOCK_TOKENS = 8192  # tokens mixed at once at inference
 
 
-def build_scalar_mix(config: dict) -> ScalarMix:
+def build_scalar_mix(config: dict) -> "ScalarMix":
+    from ..nn import ScalarMix
+
     return ScalarMix(n_layers=config["n_layers"], do_layer_norm=config["do_layer_norm"])
 
 
@@ -57,6 +62,8 @@ def init(model: Model, X: Optional[List[Floats3d]] = None, Y=None) -> Model:
 
 def weights(model: Model) -> Tuple[numpy.ndarray, float]:
     """The mix's layer weights ``softmax(s)`` ``[nL]`` and its scale ``γ``."""
+    import torch
+
     mix = model.shims[0].module
     with torch.no_grad():
         return torch.softmax(mix.scalar_parameters, dim=0).numpy().copy(), float(mix.gamma)
@@ -65,6 +72,8 @@ def weights(model: Model) -> Tuple[numpy.ndarray, float]:
 def forward(
     model: Model[List[Floats3d], List[Floats2d]], layers: List[Floats3d], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    import torch
+
     mix: ScalarMix = model.shims[0].module
     nO = model.get_dim("nO")
     lengths = [x.shape[1] for x in layers]
@@ -103,10 +112,12 @@ def forward(
     return outputs, backprop
 
 
-def _predict(mix: ScalarMix, layers: List[Floats3d], nO: int, *, layer_norm: bool) -> List[Floats2d]:
+def _predict(mix: "ScalarMix", layers: List[Floats3d], nO: int, *, layer_norm: bool) -> List[Floats2d]:
     """The mix without autograd, in blocks of at most ``BLOCK_TOKENS`` tokens (a
     whole doc with ``layer_norm``, which needs the doc's statistics), so the
     memory beyond the output stays bounded."""
+    import torch
+
     outputs = [numpy.empty((x.shape[1], nO), dtype="float32") for x in layers]
     with torch.no_grad():
         if layer_norm:
@@ -141,6 +152,8 @@ def _blocks(lengths: List[int], size: int) -> Iterator[List[Tuple[int, int, int]
         yield group
 
 
-def _tensor(array: numpy.ndarray, requires_grad: bool) -> torch.Tensor:
+def _tensor(array: numpy.ndarray, requires_grad: bool) -> "torch.Tensor":
+    import torch
+
     tensor = torch.from_numpy(numpy.ascontiguousarray(array, dtype="float32"))
     return tensor.requires_grad_(requires_grad)

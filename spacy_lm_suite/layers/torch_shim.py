@@ -7,23 +7,19 @@ module's JSON config: no pickle, and everything needed to rebuild it.
 """
 
 import json
-import os
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 import numpy
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from thinc.api import Optimizer, PyTorchShim
 
 from ..errors import UserError
+from ..extras import ensure_torch
+
+if TYPE_CHECKING:
+    import torch
 
 CONFIG_KEY = "config"
-
-# A forked worker (``nlp.pipe(n_process=...)``) that enters an OpenMP region
-# the parent already used hangs in libgomp: run torch on one thread there.
-os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 
 class LateTorchShim(PyTorchShim):
@@ -37,11 +33,12 @@ class LateTorchShim(PyTorchShim):
 
     def __init__(
         self,
-        build: Callable[[Dict[str, Any]], torch.nn.Module],
+        build: Callable[[Dict[str, Any]], "torch.nn.Module"],
         *,
         what: str,
-        after_update: Optional[Callable[[torch.nn.Module], None]] = None,
+        after_update: Optional[Callable[["torch.nn.Module"], None]] = None,
     ) -> None:
+        ensure_torch()
         super().__init__(None)
         self.build = build
         self.what = what
@@ -49,7 +46,7 @@ class LateTorchShim(PyTorchShim):
         self.module_config: Optional[Dict[str, Any]] = None
 
     @property
-    def module(self) -> torch.nn.Module:
+    def module(self) -> "torch.nn.Module":
         if self._model is None:
             raise ValueError(f"the {self.what} is not built yet: initialize the model (or load it) first")
         return self._model
@@ -58,7 +55,7 @@ class LateTorchShim(PyTorchShim):
     def is_built(self) -> bool:
         return self._model is not None
 
-    def set_module(self, module: torch.nn.Module, config: Dict[str, Any]) -> None:
+    def set_module(self, module: "torch.nn.Module", config: Dict[str, Any]) -> None:
         """Use ``module``, which ``build(config)`` would rebuild."""
         self._model = module
         self.module_config = config
@@ -72,6 +69,8 @@ class LateTorchShim(PyTorchShim):
         """
         if self._model is None:
             return
+        import torch
+
         updated = False
         for name, param in self._model.named_parameters():
             if param.grad is None:
@@ -88,6 +87,8 @@ class LateTorchShim(PyTorchShim):
     def to_bytes(self) -> bytes:
         if self._model is None:
             return b""
+        from safetensors.torch import save as save_safetensors
+
         tensors = {name: value.detach().contiguous() for name, value in self._model.state_dict().items()}
         return save_safetensors(tensors, metadata={CONFIG_KEY: json.dumps(self.module_config)})
 
@@ -96,6 +97,8 @@ class LateTorchShim(PyTorchShim):
             self._model = None
             self.module_config = None
             return self
+        from safetensors.torch import load as load_safetensors
+
         try:
             tensors = load_safetensors(bytes_data)
             metadata = _metadata(bytes_data)
@@ -115,7 +118,7 @@ def _metadata(bytes_data: bytes) -> Dict[str, str]:
     return header.get("__metadata__") or {}
 
 
-def _load_state(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], *, what: str) -> None:
+def _load_state(module: "torch.nn.Module", tensors: Dict[str, "torch.Tensor"], *, what: str) -> None:
     expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
     found = {name: tuple(value.shape) for name, value in tensors.items()}
     if expected != found:

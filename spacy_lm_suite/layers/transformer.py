@@ -20,7 +20,7 @@ a saved pipeline needs no other file and no hub.
 
 import re
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy
 from spacy.attrs import IDX, LENGTH
@@ -30,6 +30,7 @@ from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
 from ..errors import UserError
+from ..extras import ensure_torch, require
 from ..transformers.alignment import POOLINGS
 from .encoder_with_mix import EncoderWithMix
 from .torch_shim import LateTorchShim
@@ -86,6 +87,8 @@ def TransformerEncoder(
     quantize: Optional[str] = None,
 ) -> Model[List[Doc], List[Floats3d]]:
     """All hidden layers of every doc, ``[n_layers + 1, n_tokens, width]``; see :func:`Transformer`."""
+    ensure_torch("transformers")
+    require("transformers", "transformers")
     from ..transformers.loading import QUANTIZATIONS, peek_shape
 
     if window < 1 or not 1 <= stride <= window:
@@ -240,15 +243,42 @@ def _is_embedding(name: str) -> bool:
     return any(part.startswith("embed") or part in ("wte", "wpe") for part in parts[:-1])
 
 
-def predict_tensors(encoder: Model, docs: List[Doc], *, layer: Optional[int] = None, weights=None, gamma: float = 1.0) -> List[Floats2d]:
+def predict_layers(encoder: Model, docs: List[Doc], *, pieces_of: Optional[int] = None) -> Tuple[List[Floats3d], Optional[List[Dict[str, Any]]]]:
+    """All layers of each doc (as ``encoder.predict``) and, with ``pieces_of`` (a layer
+    index), each doc's piece record of that layer (see :func:`piece_records`)."""
+    from ..transformers.encode import encode
+
+    plans = doc_plans(encoder, docs)
+    outputs, _ = encode(
+        hf_encoder(encoder), plans, max_batch_pieces=encoder.attrs["max_batch_pieces"],
+        keep_pieces=pieces_of is not None, piece_layer=pieces_of if pieces_of is not None else -1,
+    )
+    return outputs, piece_records(plans, pieces_of) if pieces_of is not None else None
+
+
+def predict_tensors(
+    encoder: Model, docs: List[Doc], *, layer: Optional[int] = None, weights=None, gamma: float = 1.0, keep_pieces: bool = False
+) -> Tuple[List[Floats2d], Optional[List[Dict[str, Any]]]]:
     """One vector per token without keeping every layer: hidden layer ``layer``,
     or the fixed mix ``gamma * sum_j weights_j h_j``, reduced batch by batch
-    (so a long doc costs its output, not ``n_layers + 1`` times it)."""
+    (so a long doc costs its output, not ``n_layers + 1`` times it); with
+    ``keep_pieces``, also each doc's piece record of that vector."""
     from ..transformers.encode import encode, select_layer, weighted_sum
 
     reduce = select_layer(layer) if weights is None else weighted_sum(weights, gamma)
+    plans = doc_plans(encoder, docs)
     outputs, _ = encode(
-        hf_encoder(encoder), doc_plans(encoder, docs), max_batch_pieces=encoder.attrs["max_batch_pieces"],
-        reduce=reduce, n_out=1,
+        hf_encoder(encoder), plans, max_batch_pieces=encoder.attrs["max_batch_pieces"],
+        reduce=reduce, n_out=1, keep_pieces=keep_pieces,
     )
-    return [output[0] for output in outputs]
+    return [output[0] for output in outputs], piece_records(plans, layer) if keep_pieces else None
+
+
+def piece_records(plans, layer: Optional[int]) -> List[Dict[str, Any]]:
+    """Per doc ``{"ids", "offsets", "vectors", "layer"}``: the word-piece ids, their
+    character spans in ``doc.text``, and that layer's vectors ``[n_pieces, width]``
+    (averaged over overlapping windows; special pieces left out)."""
+    return [
+        {"ids": p.ids.tolist(), "offsets": p.offsets.tolist(), "vectors": p.piece_vectors, "layer": layer}
+        for p in plans
+    ]

@@ -12,6 +12,7 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
+from ..extras import ensure_torch
 from .layers_listener import LayersListener
 
 
@@ -38,6 +39,7 @@ def transformer_listener(
     dropout: dropout rate on the mixed vectors in training.
     Output: one array ``[n_tokens, width]`` per doc.
     """
+    ensure_torch("transformers")
     return TransformerListener(
         upstream_name=upstream, width=width, n_layers=n_layers, layer_norm=layer_norm, dropout=dropout
     )

@@ -18,18 +18,21 @@ saved with the pipeline (safetensors + JSON).
 """
 
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import Config, Model, Optimizer
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Floats3d
 
 from ..errors import UserError
-from ..layers.transformer import predict_tensors, set_model_name
+from ..layers.transformer import predict_layers, predict_tensors, set_model_name
+from ..layers.layers_listener import same_docs
 from ..layers.transformer_listener import TransformerListener
-from .contextual_encoder import ContextualEncoder, TensorLayer
+from .contextual_encoder import ContextualEncoder, TensorLayer, Tensors
+
+PIECES_EXTENSION = "lm_pieces"
 
 DEFAULT_CONFIG = """
 [model]
@@ -52,7 +55,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CONFIG)["model"]
 @Language.factory(
     "lm_transformer",
     assigns=["doc.tensor"],
-    default_config={"model": DEFAULT_MODEL, "set_tensor": True, "tensor_layer": "last", "optimizer": None},
+    default_config={
+        "model": DEFAULT_MODEL, "set_tensor": True, "tensor_layer": "last", "optimizer": None, "piece_outputs": False,
+    },
 )
 def make_lm_transformer(
     nlp: Language,
@@ -61,14 +66,32 @@ def make_lm_transformer(
     set_tensor: bool,
     tensor_layer: TensorLayer,
     optimizer: Optional[Optimizer],
+    piece_outputs: bool,
 ) -> "LMTransformer":
     """optimizer: the encoder's own (e.g. ``Adam.v1`` with a ``warmup_linear.v1`` rate), or
-    null for spaCy's global optimizer."""
+    null for spaCy's global optimizer. piece_outputs: also write ``doc._.lm_pieces``
+    (word-piece ids, character offsets and vectors of ``doc.tensor``'s layer; off by
+    default, so memory does not grow when nobody asks)."""
     if optimizer is not None and not model.get_ref("encoder").attrs["grad"]:
         raise UserError(f"{name}: an optimizer is set but the encoder is frozen (grad = false): remove one of them")
-    return LMTransformer(
+    component = LMTransformer(
         nlp.vocab, model, name=name, set_tensor=set_tensor, tensor_layer=tensor_layer, optimizer=optimizer
     )
+    component.cfg["piece_outputs"] = piece_outputs
+    return component
+
+
+# Registered on import (spawn workers import this module when they unpickle the
+# component); None on every doc unless a component has piece_outputs = true.
+if not Doc.has_extension(PIECES_EXTENSION):
+    Doc.set_extension(PIECES_EXTENSION, default=None)
+
+
+class WithPieces(NamedTuple):
+    """What ``predict`` returns with ``piece_outputs``: its usual output and the piece records."""
+
+    outputs: Any
+    pieces: List[Dict[str, Any]]
 
 
 class LMTransformer(ContextualEncoder):
@@ -91,4 +114,32 @@ class LMTransformer(ContextualEncoder):
         index = self.layer_index()
         if index is None:
             return None  # the learned mix needs every layer
-        return predict_tensors(self.encoder, docs, layer=index)
+        return predict_tensors(self.encoder, docs, layer=index)[0]
+
+    def predict(self, docs: Iterable[Doc]):
+        """As :meth:`ContextualEncoder.predict`; with ``piece_outputs`` the piece records too."""
+        if not self.cfg.get("piece_outputs"):
+            return super().predict(docs)
+        docs = list(docs)
+        index = self.layer_index()
+        if not self.listener_map and self.cfg["set_tensor"] and index is not None:
+            tensors, pieces = predict_tensors(self.encoder, docs, layer=index, keep_pieces=True)
+            self._last = None
+            return WithPieces(Tensors(tensors), pieces)
+        layers, pieces = predict_layers(self.encoder, docs, pieces_of=-1 if index is None else index)
+        self._last = (docs, layers) if self.listener_map else None
+        return WithPieces(layers, pieces)
+
+    def layers_for(self, docs: Sequence[Doc]) -> List[Floats3d]:
+        """The layers a listener asks for (never piece records: nothing writes them here)."""
+        if self._last is not None and same_docs(docs, self._last[0]):
+            return self._last[1]
+        return ContextualEncoder.predict(self, docs)
+
+    def set_annotations(self, docs: Sequence[Doc], prediction) -> None:
+        if isinstance(prediction, WithPieces):
+            super().set_annotations(docs, prediction.outputs)
+            for doc, record in zip(docs, prediction.pieces):
+                doc._.set(PIECES_EXTENSION, record)
+            return
+        super().set_annotations(docs, prediction)

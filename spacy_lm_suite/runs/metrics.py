@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..extras import require
 from .outputs import atomic_write_file, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
@@ -95,8 +96,7 @@ def plot_curves(
     dev = [r for r in records if r.get("kind") == "dev" and r.get("dev_perplexity") is not None]
     if not train:
         return
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -22,6 +22,12 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy
+
+from ..extras import ensure_torch, require
+
+ensure_torch("transformers")  # the clear "install the extra" error, before the imports below
+require("transformers", "transformers")
+
 import torch
 
 from ..errors import UserError
@@ -42,6 +48,8 @@ class TextPlan:
     alignment: Alignment
     windows: List[Tuple[int, int]]
     pair_weight: numpy.ndarray  # [n_pairs] float32: pooling weight / windows covering the piece
+    piece_counts: numpy.ndarray  # [n_pieces] int64: windows covering each piece
+    piece_vectors: Optional[numpy.ndarray] = None  # [n_pieces, width], set by encode(keep_pieces=True)
 
     @property
     def n_tokens(self) -> int:
@@ -81,9 +89,12 @@ def plan(
             ends = numpy.searchsorted(offsets[:, 0], sents[:, 1], side="left")
             piece_spans = list(zip(starts.tolist(), ends.tolist()))
         spans = piece_windows(len(ids), window=window, stride=stride, sentence_piece_spans=piece_spans)
-        counts = window_counts(len(ids), spans)[alignment.piece]
+        piece_counts = window_counts(len(ids), spans)
+        counts = piece_counts[alignment.piece]
         pair_weight = numpy.where(counts > 0, alignment.weight / numpy.maximum(counts, 1), 0.0).astype(numpy.float32)
-        plans.append(TextPlan(ids=ids, offsets=offsets, alignment=alignment, windows=spans, pair_weight=pair_weight))
+        plans.append(
+            TextPlan(ids=ids, offsets=offsets, alignment=alignment, windows=spans, pair_weight=pair_weight, piece_counts=piece_counts)
+        )
     return plans
 
 
@@ -108,15 +119,22 @@ def encode(
     grad: bool = False,
     reduce: Optional[Reduce] = None,
     n_out: Optional[int] = None,
+    keep_pieces: bool = False,
+    piece_layer: int = -1,
 ) -> Tuple[List[numpy.ndarray], Optional[Callable[[Sequence[numpy.ndarray]], None]]]:
     """Per text ``[n_out, n_tokens, width]`` float32 (all layers unless ``reduce``), and
-    with ``grad`` a callback taking the gradients of those arrays (None otherwise)."""
+    with ``grad`` a callback taking the gradients of those arrays (None otherwise).
+    keep_pieces: also set each plan's ``piece_vectors`` ``[n_pieces, width]``: output
+    layer ``piece_layer`` per piece, averaged over the windows that cover it."""
     width = encoder.width
     n_out = n_out if n_out is not None else encoder.n_layers
     outputs = [torch.zeros((n_out, p.n_tokens, width)) for p in plans]
+    piece_sums = [torch.zeros((len(p.ids), width)) for p in plans] if keep_pieces else None
     windows: List[Window] = [(i, a, b) for i, p in enumerate(plans) for a, b in p.windows]
     graph: List[Tuple[torch.Tensor, List[Window], int]] = []
     if not windows:
+        for p, piece in zip(plans, piece_sums or []):
+            p.piece_vectors = piece.numpy()
         return [o.numpy() for o in outputs], (lambda d_outputs: None) if grad else None
     prefix, suffix = encoder.prefix, encoder.suffix
     extra = len(prefix) + len(suffix)
@@ -141,6 +159,9 @@ def encode(
         values = states.detach()
         for row, (i, a, b) in enumerate(batch):
             p = plans[i]
+            if piece_sums is not None:
+                share = torch.from_numpy(1.0 / p.piece_counts[a:b].astype(numpy.float32))[:, None]
+                piece_sums[i][a:b] += values[piece_layer, row, len(prefix) : len(prefix) + b - a] * share
             lo, hi = p.alignment.piece_range(a, b)
             if lo == hi:
                 continue
@@ -151,6 +172,8 @@ def encode(
         if grad:
             graph.append((states, batch, len(prefix)))
     arrays = [o.numpy() for o in outputs]
+    for p, piece in zip(plans, piece_sums or []):
+        p.piece_vectors = piece.numpy()
     if not grad:
         return arrays, None
 

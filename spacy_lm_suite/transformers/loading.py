@@ -20,6 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..extras import ensure_torch, require
+
+ensure_torch("transformers")  # the clear "install the extra" error, before the imports below
+require("transformers", "transformers")
+
 import torch
 from torch import nn
 

@@ -56,6 +56,12 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
+
+from ..extras import ensure_torch, require
+
+ensure_torch("transformers")  # the clear "install the extra" error, before the imports below
+require("transformers", "transformers")
+
 import torch
 import torch.distributed as dist
 from tqdm import tqdm

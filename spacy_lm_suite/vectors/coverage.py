@@ -9,6 +9,7 @@ tokens (spaCy makes one of a double space or a newline) are not words and are
 never counted.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,50 @@ def coverage(table: LMVectors, tokens: Iterable[str], *, top_missed: int = 20) -
         type_counts[name] += 1
     missed = Counter({word: counts[word] for word, step in zip(types, steps.tolist()) if step < 0}).most_common(top_missed)
     return CoverageReport(tuple(table.fallback), token_counts, type_counts, missed)
+
+
+_SNIFF_BYTES = 64 * 1024
+_TREC_LINE = re.compile(r"^[A-Z]+:[a-z]+ \S")
+_NER_TAG = re.compile(r"^(O|[BIES]-\S+)$")
+
+
+def detect_data_format(path: PathLike, *, encoding: Optional[str] = None) -> str:
+    """The :data:`DATA_FORMATS` entry of a corpus, from its name and first lines
+    (``coverage`` without ``--data-format``); a file that fits none or several
+    is a ``UserError`` asking for ``--data-format``."""
+    path = Path(path)
+    if not path.is_file() or path.suffix in (".jsonl", ".spacy"):
+        return "text"  # folders, globs, .jsonl and .spacy: the text reader goes by extension
+    with path.open("rb") as file_:
+        head = file_.read(_SNIFF_BYTES)
+    try:
+        text = head.decode(encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        text = head.decode("latin-1")
+    lines = [line.rstrip("\r") for line in text.split("\n")[:200]]
+    if len(head) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    lines = [line for line in lines if line.strip()]
+    choices = "give --data-format (-d) text, conll2003, wnut17, sst2, trec or jsonl"
+    if not lines:
+        raise UserError(f"--data-format: {path} is empty; cannot tell its format ({choices})")
+    if lines[0].split("\t")[:2] == ["sentence", "label"]:
+        return "sst2"
+    if lines[0].startswith("-DOCSTART-"):
+        return "conll2003"
+    tab_columns = [line.split("\t") for line in lines]
+    if all(len(cols) == 2 and _NER_TAG.match(cols[1]) for cols in tab_columns):
+        return "wnut17"
+    space_columns = [line.split(" ") for line in lines]
+    if all(len(cols) == 4 and _NER_TAG.match(cols[3]) for cols in space_columns):
+        return "conll2003"
+    if all(_TREC_LINE.match(line) for line in lines):
+        return "trec"
+    if all(line.lstrip().startswith("{") for line in lines):
+        return "jsonl"
+    if any("\t" in line for line in lines):
+        raise UserError(f"--data-format: {path} has tab-separated columns of no format we know; {choices}")
+    return "text"
 
 
 def corpus_tokens(

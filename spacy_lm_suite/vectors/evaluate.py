@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputFormatError, UserError
+from ..extras import require
 from .normalizers import exact, lower
 
 PathLike = Union[str, Path]
@@ -80,8 +81,7 @@ def cosine_neighbours(
 
 def benchmark_path(name: str) -> Path:
     """The copy of a benchmark file that gensim ships (``analogy``, ``wordsim353``, ``simlex999``)."""
-    from gensim.test.utils import datapath
-
+    datapath = require("gensim.test.utils", "train").datapath
     return Path(datapath(BENCHMARK_FILES[name]))
 
 

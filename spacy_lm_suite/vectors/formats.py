@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputFormatError, UserError
+from ..extras import require
 
 PathLike = Union[str, Path]
 
@@ -496,7 +497,7 @@ def read_gensim(path: PathLike) -> Tuple[List[str], np.ndarray]:
         f"{path}: gensim files are Python pickles that can run code; load only files you made yourself",
         VectorsWarning,
     )
-    from gensim.utils import SaveLoad
+    SaveLoad = require("gensim.utils", "train").SaveLoad
 
     try:
         loaded = SaveLoad.load(str(path), mmap="r")
@@ -569,8 +570,8 @@ def read_vocabulary(path: PathLike) -> List[str]:
 
 
 def _read_parquet_words(path: Path) -> List[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = require("pyarrow", "formats")
+    pq = require("pyarrow.parquet", "formats")
 
     try:
         table = pq.read_table(path)

@@ -65,7 +65,7 @@ def load_vectors(
     ``replace``). prune: keep N rows and map the others to their nearest kept
     row (:meth:`LMVectors.prune`).
     """
-    path = Path(path)
+    path = run_vectors_dir(Path(path))
     if not path.exists():
         raise InputFormatError(path, "no such file or directory")
     chain = validate_fallback(fallback) if fallback is not None else None
@@ -90,6 +90,18 @@ def load_vectors(
     if prune:
         table.prune(prune)
     return table
+
+
+def run_vectors_dir(path: Path) -> Path:
+    """The table of a ``train-vectors`` run folder (``RUN/vectors``), else ``path``.
+    A run that has not finished has no table yet: a ``UserError`` saying so."""
+    if not path.is_dir() or (path / "lm_vectors.json").exists() or not (path / "state.json").exists():
+        return path
+    if not (path / "config.json").exists():
+        return path
+    if (path / "vectors" / "lm_vectors.json").exists():
+        return path / "vectors"
+    raise UserError(f"{path}: this train-vectors run has not finished (no vectors/ yet); finish it with --resume")
 
 
 def _load_table_dir(path: Path, format: str) -> LMVectors:

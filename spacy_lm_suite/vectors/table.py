@@ -64,6 +64,15 @@ Key = Union[int, str]
 TABLE_DATA = "lm_vectors.npy"
 TABLE_META = "lm_vectors.json"
 FORMAT_NAME = "spacy-lm-suite.Vectors"
+# A file named as spaCy's own vectors data, so that spaCy's ``Vectors.from_disk``
+# (a config still on ``spacy.Vectors.v1``) stops with a message naming our class
+# instead of loading nothing (W112) and failing later with an IndexError.
+STOCK_MARKER = "vectors"
+STOCK_MARKER_MESSAGE = (
+    "This folder holds a spacy-lm-suite.Vectors.v1 table, which spaCy's own Vectors cannot read: "
+    'set [nlp.vectors] @vectors = "spacy-lm-suite.Vectors.v1" in the config, or load it with '
+    '[initialize.before_init] @callbacks = "spacy-lm-suite.load_vectors.v1"'
+)
 FORMAT_VERSION = 1
 _CACHE_LIMIT = 1 << 20  # hash -> row entries kept before the cache is reset
 
@@ -631,12 +640,15 @@ class LMVectors(BaseVectors, metaclass=_NamedInMessages):
         self._set_table(words, data, {str(word): row for word, row in aliases.items()})
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """Write ``lm_vectors.npy`` and ``lm_vectors.json`` into the directory ``path``."""
+        """Write ``lm_vectors.npy`` and ``lm_vectors.json`` into the directory ``path``,
+        and the :data:`STOCK_MARKER` file that spaCy's own ``Vectors`` fails on
+        with :data:`STOCK_MARKER_MESSAGE`."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         with (path / TABLE_DATA).open("wb") as file_:
             np.save(file_, _to_numpy(self.data), allow_pickle=False)
         srsly.write_json(path / TABLE_META, self._meta())
+        (path / STOCK_MARKER).write_bytes(_stock_marker_bytes())
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "LMVectors":
         """Load from ``path``: our files, or spaCy's own vectors files (converted).
@@ -690,6 +702,15 @@ class LMVectors(BaseVectors, metaclass=_NamedInMessages):
 
     def __repr__(self) -> str:
         return f"LMVectors(name={self.name!r}, shape={self.shape}, fallback={list(self._fallback)})"
+
+
+def _stock_marker_bytes() -> bytes:
+    """A ``.npy`` header that is a string, not a dict: ``numpy.load`` (what
+    spaCy's ``Vectors.from_disk`` calls on ``vectors``) raises
+    ``ValueError: Header is not a dictionary: '<STOCK_MARKER_MESSAGE>'``."""
+    header = repr(STOCK_MARKER_MESSAGE).encode("latin-1")
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
 
 
 def _unpickle_lm_vectors(

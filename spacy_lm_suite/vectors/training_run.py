@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import InputFormatError, UserError
+from ..extras import require
 from ..runs.checkpoints import Checkpoint
 from ..runs.options import require_at_least, require_non_negative
 from ..runs.outputs import (
@@ -75,6 +76,38 @@ def check_lang(lang: str) -> None:
     from .loading import blank_pipeline
 
     blank_pipeline(lang)
+
+
+def reconcile_settings(
+    path: Path,
+    saved: Mapping[str, Any],
+    requested: Mapping[str, Any],
+    *,
+    may_change: Sequence[str],
+    options: Mapping[str, str],
+    ignored: Sequence[str] = (),
+) -> Dict[str, Any]:
+    """The settings a resumed or extended run continues with.
+
+    saved: the run's settings (and reading options); requested: those the user
+    gave explicitly (field -> value). A field of ``may_change`` takes the new
+    value; one of ``ignored`` is dropped (it no longer matters); any other that
+    differs is a ``UserError`` naming its option (``options``: field -> CLI
+    option), since it would change the shape or meaning of the trained model.
+    """
+    result = dict(saved)
+    for field, value in requested.items():
+        if field in ignored or saved.get(field) == value:
+            continue
+        option = options.get(field, field)
+        if field not in may_change:
+            raise UserError(
+                f"{option}: this run in {path} was trained with {saved.get(field)!r}, not {value!r}; "
+                f"drop {option} to continue it (only {', '.join(options.get(f, f) for f in may_change)} may change), "
+                "or start a new run"
+            )
+        result[field] = value
+    return result
 
 
 class RunDirectory:
@@ -244,8 +277,7 @@ class RunDirectory:
 
 def plot_curves(records: List[Dict], path: Path, *, key: str = "loss") -> None:
     """Plot ``key`` (and ``seconds`` on a second axis) per epoch to a PNG."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "train")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -36,21 +36,37 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from ..extras import require
+
+require("gensim", "train")  # the clear "install the extra" error, before gensim is used below
 
 from ..errors import UserError
 from ..runs.options import require_at_least, require_finite, require_finite_loss, require_non_negative, require_positive
 from .corpus import CorpusFile, prepare_corpus, read_corpus_file
 from .glove.cooccur import TokenIndex, iter_byte_blocks
 from .normalizers import DEFAULT_FALLBACK, validate_fallback
-from .training_run import RunDirectory, check_lang, check_run_options, remove_failed_run
+from .training_run import RunDirectory, check_lang, check_run_options, reconcile_settings, remove_failed_run
 
 PathLike = Union[str, Path]
 TRAINER = "word2vec"
 MODEL_FILE = "word2vec.model"
+# CLI options of the saved settings (the names a --resume/--extend error shows).
+OPTIONS = {
+    "architecture": "--architecture", "vector_size": "--dim", "window": "--window", "min_count": "--min-count",
+    "max_vocab": "--max-vocab", "sample": "--sample", "negative": "--negative", "hs": "--hs",
+    "ns_exponent": "--ns-exponent", "cbow_mean": "--cbow-mean/--cbow-sum", "alpha": "--alpha",
+    "min_alpha": "--min-alpha", "epochs": "--epochs", "workers": "--workers", "seed": "--seed",
+    "loss_sample_size": "--loss-sample", "fallback": "--fallback", "tokenizer": "--tokenizer",
+    "pretokenized": "--pretokenized", "lang": "--lang", "fmt": "--format", "encoding": "--encoding", "limit": "--limit",
+}
+# What --resume may change (epochs: the schedule runs to the new total); --extend also reads new text its own way.
+RESUME_MAY_CHANGE = ("epochs", "workers")
+EXTEND_MAY_CHANGE = ("epochs", "workers", "fmt", "encoding", "limit")
 SAMPLE_FILE = "loss_sample.npz"
 
 
@@ -294,6 +310,7 @@ def train_word2vec(
     corpus_file: Optional[PathLike] = None,
     tmp_dir: Optional[PathLike] = None,
     progress: bool = True,
+    changes: Optional[Mapping[str, Any]] = None,
 ) -> Word2VecResult:
     """Train Word2Vec on raw texts and write a run folder (see :mod:`.training_run`).
 
@@ -304,6 +321,11 @@ def train_word2vec(
     stop_after: train at most this many epochs in this call (the run stays resumable).
     corpus_file: an already tokenised and normalised corpus file to train on
         instead of ``source`` (e.g. the benchmark's shared file).
+    changes: with resume/extend, the settings the user gave (fields of
+        :class:`Word2VecSettings`, ``fallback``, ``tokenizer``, ``pretokenized``,
+        ``lang``, ``fmt``, ``encoding``, ``limit``): ``epochs`` and ``workers``
+        are applied (and, with extend, how the new text is read); any other that
+        differs from the saved run is a ``UserError`` naming its option.
     """
     if resume and extend:
         raise UserError("use either --resume or --extend, not both")
@@ -314,11 +336,26 @@ def train_word2vec(
         run.check_writable()
         config = run.require_existing(TRAINER)
         state = run.load_state()  # verified before the input is read
-        settings = Word2VecSettings(**config["settings"])
+        saved = {**config["settings"], "fallback": list(config["fallback"]), "tokenizer": config["tokenizer"],
+                 "pretokenized": config["pretokenized"], "lang": config["lang"]}
+        if resume:
+            saved.update(config["reading"])
+        requested = {key: (list(value) if key == "fallback" else value) for key, value in (changes or {}).items()}
+        merged = reconcile_settings(run.path, saved, requested, options=OPTIONS,
+                                    may_change=RESUME_MAY_CHANGE if resume else EXTEND_MAY_CHANGE)
+        settings = Word2VecSettings(**{key: merged[key] for key in config["settings"]})
+        settings.validate()
+        if resume and settings.epochs < state["phase_epochs_done"]:
+            raise UserError(f"--epochs: this run in {run.path} has already trained {state['phase_epochs_done']} epochs; "
+                            f"give at least {state['phase_epochs_done']}")
+        if resume and asdict(settings) != config["settings"]:
+            run.save_checkpoint(state, config={**config, "settings": asdict(settings)})
         fallback, tokenizer, pretokenized = config["fallback"], config["tokenizer"], config["pretokenized"]
         lang = config["lang"]
         if resume:  # read the input exactly as the interrupted run did
             fmt, encoding, limit = config["reading"]["fmt"], config["reading"]["encoding"], config["reading"]["limit"]
+        else:
+            fmt, encoding, limit = merged.get("fmt", fmt), merged.get("encoding", encoding), merged.get("limit", limit)
     else:
         settings = settings or Word2VecSettings()
         settings.validate()
@@ -398,6 +435,7 @@ def _resume(run, corpus, settings, state, *, stop_after, progress):
             "(its tokenised corpus has another checksum); resume needs the same input"
         )
     model = _load_model(run)
+    model.workers = settings.workers
     sample = ObjectiveSample.load(run.checkpoint / SAMPLE_FILE)
     run.truncate_log(state["epochs_done"])
     return _train_epochs(run, model, sample, corpus, settings, state, stop_after=stop_after, progress=progress)
@@ -407,6 +445,7 @@ def _extend(run, corpus, settings, state, *, stop_after, progress):
     if not state["complete"]:
         raise UserError(f"{run.path}: the run is not finished; finish it with --resume before extending it")
     model = _load_model(run)
+    model.workers = settings.workers
     old_size = len(model.wv)
     model.build_vocab(corpus_file=str(corpus.path), update=True)
     sample = draw_objective_sample(corpus.path, model, settings, seed=settings.seed + state["phase"] + 1)
@@ -414,6 +453,7 @@ def _extend(run, corpus, settings, state, *, stop_after, progress):
              "corpus_sha1": corpus.sha1, "vocab_size": len(model.wv), "new_words": len(model.wv) - old_size,
              "complete": False}
     config = run.require_existing(TRAINER)
+    config["settings"] = asdict(settings)  # --epochs/--workers of this phase
     config.setdefault("extended_with", []).append(corpus.to_dict())
     run.save_checkpoint(state, config=config, files={
         MODEL_FILE: lambda tmp: _save_model(model, tmp), SAMPLE_FILE: sample.save,

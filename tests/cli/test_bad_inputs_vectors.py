@@ -80,7 +80,7 @@ def test_overwrite_replaces_only_an_earlier_output(glove, tmp_path, capsys, monk
     code, text = run(["convert-vectors", glove, out, "--overwrite", "--truncate", "3"], capsys, monkeypatch)
     assert code == 0, text
     names = {p.name for p in out.iterdir()}
-    assert names == {"notes.txt", "lm_vectors.npy", "lm_vectors.json", MANIFEST_FILE}  # the pipeline files are gone
+    assert names == {"notes.txt", "lm_vectors.npy", "lm_vectors.json", "vectors", MANIFEST_FILE}  # the pipeline files are gone
     assert (out / "notes.txt").read_text() == "mine" and LMVectors().from_disk(out).words == WORDS[:3]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -103,7 +103,7 @@ def test_dot_as_output(glove, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(here)
     code, out = run(["convert-vectors", glove, "."], capsys, monkeypatch)
     assert code == 0, out
-    assert sorted(os.listdir(here)) == [MANIFEST_FILE, "lm_vectors.json", "lm_vectors.npy"]
+    assert sorted(os.listdir(here)) == [MANIFEST_FILE, "lm_vectors.json", "lm_vectors.npy", "vectors"]
     assert sorted(os.listdir(tmp_path)) == ["glove.txt", "here"]  # no temporary folders, here or beside
     code, out = run(["convert-vectors", glove, ".", "-F", "pipeline", "--overwrite"], capsys, monkeypatch)
     assert code == 0, out

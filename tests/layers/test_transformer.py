@@ -95,7 +95,7 @@ def test_a_long_doc_in_overlapping_windows(tiny_bert_dir, nlp):
     assert layers.shape == (3, len(doc), 32) and numpy.isfinite(layers).all()
     spaces = [t.i for t in doc if t.is_space]
     assert not layers[:, spaces].any()
-    tensor = predict_tensors(encoder, [doc], layer=-1)[0]
+    tensor = predict_tensors(encoder, [doc], layer=-1)[0][0]
     assert numpy.abs(tensor - layers[-1]).max() <= 1e-5  # reduced batch by batch = the last layer
 
 

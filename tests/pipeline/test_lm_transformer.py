@@ -280,3 +280,25 @@ def test_a_listener_width_that_does_not_match_is_an_error(tiny_bert_dir):
             "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "hidden_width": 32,
             "maxout_pieces": 2, "use_upper": True, "tok2vec": {**LISTENER, "width": 384},
         }})
+
+
+@pytest.mark.parametrize("with_listener", [False, True])
+def test_piece_outputs_on_request(tiny_bert_dir, with_listener, tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_transformer", config={"model": {"name": str(tiny_bert_dir), **TINY}, "piece_outputs": True})
+    if with_listener:
+        add_ner(nlp)
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("Alice lives in Paris"), {"entities": [(0, 5, "PER")]})])
+    text = "Alice lives in Paris, don't you? " * 3
+    doc = nlp(text)
+    record = doc._.lm_pieces
+    tokenizer = hf_encoder(nlp.get_pipe("lm_transformer").encoder).tokenizer
+    assert record["ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert record["vectors"].shape == (len(record["ids"]), 32) and numpy.isfinite(record["vectors"]).all()
+    alice = [i for i, (start, end) in enumerate(record["offsets"]) if end <= 5]  # the pieces of "Alice"
+    assert record["offsets"][0][0] == 0 and alice
+    assert numpy.abs(record["vectors"][alice].mean(axis=0) - doc.tensor[0]).max() <= 1e-5  # mean pooling
+    assert spacy.tokens.Doc(nlp.vocab).from_bytes(doc.to_bytes())._.lm_pieces["ids"] == record["ids"]
+    plain = blank_with_transformer(tiny_bert_dir)
+    plain.initialize()
+    assert plain(text)._.lm_pieces is None  # off by default

@@ -122,7 +122,7 @@ def test_bytes_roundtrip(table):
 
 def test_disk_roundtrip(table, tmp_path):
     table.to_disk(tmp_path / "t")
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["lm_vectors.json", "lm_vectors.npy"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["lm_vectors.json", "lm_vectors.npy", "vectors"]
     loaded = LMVectors().from_disk(tmp_path / "t")
     assert loaded.words == table.words
     np.testing.assert_array_equal(loaded.data, table.data)

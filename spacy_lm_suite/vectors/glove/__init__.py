@@ -13,14 +13,18 @@ result equals an uninterrupted run exactly, even after a kill while saving.
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ...extras import require
+
+require("numba", "train")  # the clear "install the extra" error, before the imports below
 
 from ...errors import UserError
 from ...runs.options import require_finite_loss
 from ...runs.outputs import atomic_output_dir
 from ..corpus import CorpusFile, prepare_corpus, read_corpus_file
 from ..normalizers import DEFAULT_FALLBACK, validate_fallback
-from ..training_run import COMMAND, RunDirectory, check_lang, check_run_options, remove_failed_run
+from ..training_run import COMMAND, RunDirectory, check_lang, check_run_options, reconcile_settings, remove_failed_run
 from .cooccur import Cooccurrence, Vocabulary, build_vocabulary, count_cooccurrences
 from .train import EpochRecord, GloVeModel, GloVeSettings, train_model
 
@@ -30,6 +34,20 @@ PathLike = Union[str, Path]
 TRAINER = "glove"
 WEIGHTS_FILE = "weights.safetensors"
 COOCCURRENCE_DIR = "cooccurrence"
+# CLI options of the saved settings (the names a --resume error shows).
+OPTIONS = {
+    "min_count": "--min-count", "max_vocab": "--max-vocab", "window": "--window", "symmetric": "--asymmetric",
+    "distance_weighting": "--distance-weighting/--no-distance-weighting", "memory_limit_gb": "--memory",
+    "max_pairs_in_memory": "--max-pairs-in-memory", "dim": "--dim", "epochs": "--epochs", "x_max": "--x-max",
+    "alpha": "--alpha", "eta": "--eta", "threads": "--threads", "seed": "--seed",
+    "sum_context": "--sum-context/--word-only", "dtype": "--dtype", "fallback": "--fallback",
+    "tokenizer": "--tokenizer", "pretokenized": "--pretokenized", "lang": "--lang", "fmt": "--format",
+    "encoding": "--encoding", "limit": "--limit",
+}
+# What --resume may change: more or fewer epochs (AdaGrad does not depend on the total),
+# threads, and which vectors are exported; counting settings no longer matter.
+RESUME_MAY_CHANGE = ("epochs", "threads", "sum_context")
+RESUME_IGNORED = ("memory_limit_gb", "max_pairs_in_memory")
 
 
 def count_corpus(corpus_path: PathLike, settings: GloVeSettings, *, tmp_dir: Optional[PathLike] = None,
@@ -77,6 +95,7 @@ def train_glove(
     corpus_file: Optional[PathLike] = None,
     tmp_dir: Optional[PathLike] = None,
     progress: bool = True,
+    changes: Optional[Mapping[str, Any]] = None,
 ) -> GloVeResult:
     """Train GloVe vectors on raw texts and write a run folder.
 
@@ -86,16 +105,34 @@ def train_glove(
     stop_after: train at most this many epochs in this call (the run stays resumable).
     keep_checkpoint: keep ``checkpoint/`` (co-occurrences, weights with AdaGrad state) when done.
     corpus_file: an already tokenised and normalised corpus file to use instead of ``source``.
+    changes: with resume, the settings the user gave (fields of :class:`GloVeSettings`,
+        ``fallback``, ``tokenizer``, ``pretokenized``, ``lang``, ``fmt``, ``encoding``,
+        ``limit``): ``epochs``, ``threads`` and ``sum_context`` are applied, the counting
+        memory is ignored, any other that differs from the saved run is a ``UserError``
+        naming its option; so is a ``source`` other than the run's input.
     """
     check_run_options(limit=limit, stop_after=stop_after)
     run = RunDirectory(output_dir, checkpoint_files=(WEIGHTS_FILE,), hint="--resume continues an unfinished run")
     if resume:
         run.check_writable()
         config = run.require_existing(TRAINER)
-        settings = GloVeSettings(**config["settings"])
         state = run.load_state()
         if state["complete"]:
             raise UserError(f"{run.path}: this run is complete; nothing to resume")
+        _check_same_input(run.path, config.get("input"), source)
+        saved = {**config["settings"], "fallback": list(config["fallback"]), "tokenizer": config["tokenizer"],
+                 "pretokenized": config["pretokenized"], "lang": config["lang"], **config["reading"]}
+        requested = {key: (list(value) if key == "fallback" else value) for key, value in (changes or {}).items()}
+        merged = reconcile_settings(run.path, saved, requested, options=OPTIONS,
+                                    may_change=RESUME_MAY_CHANGE, ignored=RESUME_IGNORED)
+        settings = GloVeSettings(**{key: merged[key] for key in config["settings"]})
+        settings.validate()
+        if settings.epochs < state["epochs_done"]:
+            raise UserError(f"--epochs: this run in {run.path} has already trained {state['epochs_done']} epochs; "
+                            f"give at least {state['epochs_done']}")
+        if asdict(settings) != config["settings"]:
+            config = {**config, "settings": asdict(settings)}
+            run.save_checkpoint(state, config=config)
         cooc = Cooccurrence.from_disk(run.checkpoint / COOCCURRENCE_DIR)
         model = GloVeModel.from_disk(run.checkpoint / WEIGHTS_FILE)
         run.truncate_log(state["epochs_done"])
@@ -120,6 +157,7 @@ def train_glove(
         config = {
             "trainer": TRAINER, "settings": asdict(settings), "fallback": list(fallback), "tokenizer": tokenizer,
             "pretokenized": pretokenized, "reading": {"fmt": fmt, "encoding": encoding, "limit": limit},
+            "input": None if corpus_file is not None else _input_record(source),
             "lang": lang, "corpus": corpus.to_dict(), "cooccurrence": asdict(cooc.stats), "loss": "mean weighted squared error per non-zero",
         }
         with atomic_output_dir(run.checkpoint / COOCCURRENCE_DIR, command=COMMAND) as cooc_tmp:
@@ -132,6 +170,24 @@ def train_glove(
     except BaseException:
         remove_failed_run(run.path, created)
         raise
+
+
+def _input_record(source) -> Optional[str]:
+    """The input as given (one path or glob), for the --resume check; None for several."""
+    return str(source) if isinstance(source, (str, Path)) else None
+
+
+def _check_same_input(path: Path, saved: Optional[str], source) -> None:
+    """Refuse a --resume INPUT other than the run's: its co-occurrences were counted on that one."""
+    given = _input_record(source)
+    if saved is None or given is None or given == saved:
+        return
+    if Path(given).exists() and Path(saved).exists() and Path(given).resolve() == Path(saved).resolve():
+        return
+    raise UserError(
+        f"INPUT: this run in {path} was counted on {saved}, not {given}; --resume continues from its saved "
+        "co-occurrences, so give the same INPUT (or start a new run for other text)"
+    )
 
 
 def _train(run: RunDirectory, cooc: Cooccurrence, model: GloVeModel, settings: GloVeSettings, config: Dict,
