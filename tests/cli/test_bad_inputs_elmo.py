@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from spacy_lm_suite.cli import main
+from cli_support import run, snapshot, assert_fails
 from spacy_lm_suite.runs.outputs import MANIFEST_FILE
 
 TEXTS = ["the cat sees the dog .", "a dog likes music .", "the old man paints a red house ."] * 20
@@ -22,26 +23,6 @@ def one_thread():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-
-
-def run(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
-
-
-def snapshot(root):
-    root = Path(root)
-    return {p.relative_to(root).as_posix(): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
-
-
-def assert_fails(args, message, capsys, monkeypatch):
-    code, out = run(args, capsys, monkeypatch)
-    assert code == 1, out
-    assert message in out, out
-    assert out.count("\u2718") == 1 and "Traceback" not in out and "\u2714" not in out, out
 
 
 @pytest.fixture

@@ -8,28 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spacy_lm_suite.cli import main
+from cli_support import run, snapshot, assert_fails
 from spacy_lm_suite.runs.outputs import MANIFEST_FILE
-
-
-def run(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
-
-
-def snapshot(root):
-    root = Path(root)
-    return {p.relative_to(root).as_posix(): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
-
-
-def assert_fails(args, message, capsys, monkeypatch):
-    code, out = run(args, capsys, monkeypatch)
-    assert code == 1, out
-    assert message in out, out
-    assert out.count("\u2718") == 1 and "Traceback" not in out and "\u2714" not in out, out
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from spacy_lm_suite.cli import main
+from cli_support import snapshot
 from spacy_lm_suite.runs.outputs import MANIFEST_FILE
 from spacy_lm_suite.vectors.formats import read_vectors
 from spacy_lm_suite.vectors.table import LMVectors
@@ -36,11 +37,6 @@ def run(args, capsys, monkeypatch):
         main()
     captured = capsys.readouterr()
     return exit_info.value.code, " ".join((captured.out + captured.err).split())
-
-
-def snapshot(root):
-    root = Path(root)
-    return {p.relative_to(root).as_posix(): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
 
 
 def assert_fails(args, message, capsys, monkeypatch):

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from spacy_lm_suite.cli import main
+from cli_support import run
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = ROOT / "assets" / "gutenberg" / "raw.txt"
 WNUT = ROOT / "assets" / "wnut17" / "dev.conll"
-
-
-def run(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
 
 
 GLOVE = ["--dim", "8", "--epochs", "3", "--threads", "1", "--min-count", "2", "--limit", "300"]
