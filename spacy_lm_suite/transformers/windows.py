@@ -58,14 +58,18 @@ def window_counts(n_pieces: int, spans: Sequence[Tuple[int, int]]) -> numpy.ndar
     return numpy.cumsum(delta[:-1])
 
 
-def batch_windows(windows: Sequence[Window], *, extra: int, max_batch_pieces: int) -> Iterator[List[Window]]:
+def batch_windows(
+    windows: Sequence[Window], *, extra: int, max_batch_pieces: int, min_fill: float = 0.75
+) -> Iterator[List[Window]]:
     """Groups of windows, longest first, whose padded size (``rows x (longest + extra)``,
-    ``extra`` = special pieces per window) stays within ``max_batch_pieces``."""
+    ``extra`` = special pieces per window) stays within ``max_batch_pieces``; a window
+    shorter than ``min_fill`` of its group's longest starts a new group, so no row is
+    mostly padding (on a CPU small batches cost little, padded positions cost fully)."""
     batch: List[Window] = []
     width = 0
     for item in sorted(windows, key=lambda w: w[1] - w[2]):
         length = item[2] - item[1] + extra
-        if batch and (len(batch) + 1) * width > max_batch_pieces:
+        if batch and ((len(batch) + 1) * width > max_batch_pieces or length < min_fill * width):
             yield batch
             batch = []
         if not batch:

@@ -21,7 +21,8 @@ def test_window_counts_and_sentences():
 def test_batches_respect_the_budget_longest_first():
     windows = [(0, 0, 10), (1, 0, 3), (2, 0, 7), (3, 0, 10)]
     batches = list(batch_windows(windows, extra=2, max_batch_pieces=24))
-    assert [[w[0] for w in b] for b in batches] == [[0, 3], [2, 1]]
+    assert [[w[0] for w in b] for b in batches] == [[0, 3], [2], [1]]  # 3 + 2 pieces < 0.75 x 9: its own batch
     for batch in batches:
         longest = max(b - a for _, a, b in batch) + 2
         assert len(batch) * longest <= 24
+    assert [len(b) for b in batch_windows(windows, extra=2, max_batch_pieces=24, min_fill=0.0)] == [2, 2]
