@@ -1,6 +1,5 @@
 """``pretrain-elmo`` (an ELMo biLM on raw text, resumable, torchrun-aware) and ``export-elmo``."""
 
-import os
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -10,6 +9,10 @@ from wasabi import msg
 from . import app, choice_option
 from ..errors import UserError
 from ..extras import require
+from .pretraining import (
+    CLIP_OPTION, ENCODING_OPTION, EPOCHS_OPTION, LIMIT_OPTION, MAX_MINUTES_OPTION, MAX_STEPS_THIS_RUN_OPTION,
+    SEED_OPTION, STEPS_OPTION, TEXT_FORMAT_OPTION, THREADS_OPTION, report_pretraining,
+)
 
 TOKENIZERS = ("spacy", "whitespace")
 
@@ -40,25 +43,25 @@ def pretrain_elmo_command(
     vocab_size: int = typer.Option(50_000, "--vocab-size", help="Softmax vocabulary, with <unk>, <s>, </s>"),
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per batch (per process)"),
     seq_len: int = typer.Option(64, "--seq-len", help="Longest sequence; longer sentences are split"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimizer steps (default: --epochs)"),
-    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the data, if --steps is not given"),
+    steps: Optional[int] = STEPS_OPTION,
+    epochs: float = EPOCHS_OPTION,
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate (after warm-up; cosine decay to 10%)"),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Default: 5% of the steps, at most 1000"),
-    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping"),
-    seed: int = typer.Option(0, "--seed"),
+    clip: float = CLIP_OPTION,
+    seed: int = SEED_OPTION,
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints"),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between dev evaluations"),
     log_every: int = typer.Option(50, "--log-every", help="Steps between metrics.jsonl records"),
     dev: Optional[str] = typer.Option(None, "--dev", help="Held-out raw text (default: hold out --dev-fraction)"),
     dev_fraction: float = typer.Option(0.01, "--dev-fraction", help="Share of sequences held out without --dev, in [0, 1) (0: none)"),
     resume: bool = typer.Option(False, "--resume", help="Continue the pretrain-elmo checkpoint in OUTPUT_DIR if there is one"),
-    max_steps_this_run: Optional[int] = typer.Option(None, "--max-steps-this-run", help="Stop after this many steps"),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (after a checkpoint) after this time"),
+    max_steps_this_run: Optional[int] = MAX_STEPS_THIS_RUN_OPTION,
+    max_minutes: Optional[float] = MAX_MINUTES_OPTION,
     tokenizer: str = typer.Option("spacy", "--tokenizer", help="spacy (blank English tokenizer) or whitespace"),
-    text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the input files"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many texts"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
+    text_format: str = TEXT_FORMAT_OPTION,
+    encoding: str = ENCODING_OPTION,
+    limit: Optional[int] = LIMIT_OPTION,
+    threads: Optional[int] = THREADS_OPTION,
 ) -> None:
     """Pretrain ELMo as a bidirectional LM. Launch with torchrun for data parallelism."""
     require("matplotlib", "plots")  # for curves.png: fail now, not after the first checkpoint
@@ -93,15 +96,11 @@ def pretrain_elmo_command(
         limit=limit,
         threads=threads,
     )
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
-        return
-    if result.finished:
-        msg.good(f"Pretrained ELMo in {result.output_dir} ({result.step} steps)")
-    else:
-        msg.info(f"Stopped at step {result.step} of {result.total_steps}; run again with --resume to continue")
-    dev_text = f"{result.dev_perplexity:.1f}" if result.dev_perplexity is not None else "n/a"
-    train_text = f"{result.train_perplexity:.1f}" if result.train_perplexity is not None else "n/a"
-    msg.text(f"train perplexity {train_text}, dev perplexity {dev_text}, {result.tokens_per_second:.0f} tokens/s")
+    report_pretraining(
+        result,
+        done=f"Pretrained ELMo in {result.output_dir} ({result.step} steps)",
+        speed=f"{result.tokens_per_second:.0f} tokens/s",
+    )
 
 
 @app.command("export-elmo")

@@ -1,16 +1,18 @@
 """``pretrain-transformer``: masked-LM (BERT) or causal-LM (GPT-2) pretraining on raw text, resumable, torchrun-aware."""
 
-import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from wasabi import msg
 
 from . import app
 from ..extras import require
+from .pretraining import (
+    CLIP_OPTION, ENCODING_OPTION, EPOCHS_OPTION, LIMIT_OPTION, MAX_MINUTES_OPTION, MAX_STEPS_THIS_RUN_OPTION,
+    SEED_OPTION, STEPS_OPTION, TEXT_FORMAT_OPTION, THREADS_OPTION, report_pretraining,
+)
 
 
 @app.command("pretrain-transformer")
@@ -30,13 +32,13 @@ def pretrain_transformer_command(
     vocab_size: int = typer.Option(8000, "--vocab-size", help="Vocabulary of the tokenizer trained for --preset"),
     max_length: int = typer.Option(128, "--max-length", help="Pieces per block (special pieces included)"),
     batch_size: int = typer.Option(16, "--batch-size", help="Blocks per step (per process)"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimizer steps (default: --epochs)"),
-    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the data, if --steps is not given"),
+    steps: Optional[int] = STEPS_OPTION,
+    epochs: float = EPOCHS_OPTION,
     lr: float = typer.Option(5e-4, "--lr", help="AdamW peak learning rate (linear warm-up, linear decay to 0)"),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Default: 6% of the steps"),
     weight_decay: float = typer.Option(0.01, "--weight-decay", help="AdamW weight decay (not on biases and norms)"),
-    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping"),
-    seed: int = typer.Option(0, "--seed"),
+    clip: float = CLIP_OPTION,
+    seed: int = SEED_OPTION,
     mlm_probability: float = typer.Option(0.15, "--mlm-probability", help="Share of pieces predicted (mlm)"),
     whole_word_masking: bool = typer.Option(False, "--whole-word-masking", help="Mask whole WordPiece words (mlm, BERT tokenizers)"),
     head_warmup_steps: int = typer.Option(0, "--head-warmup-steps", help="First K steps train the LM head only; dev perplexity then is 'before'"),
@@ -46,12 +48,12 @@ def pretrain_transformer_command(
     dev: Optional[str] = typer.Option(None, "--dev", help="Held-out raw text (default: hold out --dev-fraction of the blocks)"),
     dev_fraction: float = typer.Option(0.02, "--dev-fraction", help="Share of blocks held out without --dev, in [0, 1)"),
     resume: bool = typer.Option(False, "--resume", help="Continue the pretrain-transformer run in OUTPUT_DIR"),
-    max_steps_this_run: Optional[int] = typer.Option(None, "--max-steps-this-run", help="Stop after this many steps"),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (after a checkpoint) after this time"),
-    text_format: str = typer.Option("auto", "--format", help="auto, lines, paragraphs, jsonl or spacy"),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the input files"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many texts"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per process (default: torch's)"),
+    max_steps_this_run: Optional[int] = MAX_STEPS_THIS_RUN_OPTION,
+    max_minutes: Optional[float] = MAX_MINUTES_OPTION,
+    text_format: str = TEXT_FORMAT_OPTION,
+    encoding: str = ENCODING_OPTION,
+    limit: Optional[int] = LIMIT_OPTION,
+    threads: Optional[int] = THREADS_OPTION,
 ) -> None:
     """Pretrain a BERT (mlm) or GPT-2 (clm) on raw text, from scratch or continued. Launch with torchrun for DDP."""
     require("matplotlib", "plots")  # for curves.png: fail now, not after the first checkpoint
@@ -66,12 +68,8 @@ def pretrain_transformer_command(
         max_steps_this_run=max_steps_this_run, max_minutes=max_minutes, text_format=text_format, encoding=encoding,
         limit=limit, threads=threads, command=shlex.join(["spacy-lm-suite", *sys.argv[1:]]),
     )
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
-        return
-    if result.finished:
-        msg.good(f"Pretrained ({objective}) in {result.output_dir} ({result.step} steps); it loads with from_pretrained")
-    else:
-        msg.info(f"Stopped at step {result.step} of {result.total_steps}; run again with --resume to continue")
-    dev_text = f"{result.dev_perplexity:.1f}" if result.dev_perplexity is not None else "n/a"
-    train_text = f"{result.train_perplexity:.1f}" if result.train_perplexity is not None else "n/a"
-    msg.text(f"train perplexity {train_text}, dev perplexity {dev_text}, {result.pieces_per_second:.0f} pieces/s")
+    report_pretraining(
+        result,
+        done=f"Pretrained ({objective}) in {result.output_dir} ({result.step} steps); it loads with from_pretrained",
+        speed=f"{result.pieces_per_second:.0f} pieces/s",
+    )
