@@ -977,18 +977,24 @@ def _load_weights(lm: torch.nn.Module, output_dir: Path) -> None:
     lm.tie_weights()
 
 
-def _save_tokenizer(tokenizer: Any, output_dir: Path) -> None:
-    """The tokenizer files into ``output_dir`` (through a temporary folder; umask permissions)."""
+def _save_pretrained_into(obj: Any, output_dir: Path, *, allowed: Sequence[str], what: str, **kwargs: Any) -> None:
+    """``obj.save_pretrained`` into a temporary folder beside the run's files, then each file
+    renamed into ``output_dir`` (umask permissions: HF writes 0600); only ``allowed`` names."""
     tmp = Path(tempfile.mkdtemp(prefix=".spacy-lm-suite-tmp-", dir=output_dir))
     try:
-        tokenizer.save_pretrained(str(tmp))
+        obj.save_pretrained(str(tmp), **kwargs)
         fix_permissions(tmp)
         for item in sorted(tmp.iterdir()):
-            if item.name not in TOKENIZER_FILES:
-                raise RuntimeError(f"unexpected tokenizer file {item.name}")
+            if item.name not in allowed:
+                raise RuntimeError(f"unexpected {what} file {item.name}")
             os.replace(item, output_dir / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_tokenizer(tokenizer: Any, output_dir: Path) -> None:
+    """The tokenizer files into ``output_dir``."""
+    _save_pretrained_into(tokenizer, output_dir, allowed=TOKENIZER_FILES, what="tokenizer")
 
 
 def _export(
@@ -998,16 +1004,7 @@ def _export(
 ) -> None:
     """The final model (``save_pretrained``, safetensors) and tokenizer in the run folder, then
     ``provenance.json``, then ``state.json`` marked complete."""
-    tmp = Path(tempfile.mkdtemp(prefix=".spacy-lm-suite-tmp-", dir=output_dir))
-    try:
-        lm.save_pretrained(str(tmp), safe_serialization=True)
-        fix_permissions(tmp)
-        for item in sorted(tmp.iterdir()):
-            if item.name not in MODEL_FILES:
-                raise RuntimeError(f"unexpected model file {item.name}")
-            os.replace(item, output_dir / item.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _save_pretrained_into(lm, output_dir, allowed=MODEL_FILES, what="model", safe_serialization=True)
     provenance = {
         "format": "spacy-lm-suite.pretrain-transformer.provenance", "command": command, "suite_commit": git_commit(),
         "objective": training["objective"], "start": training["model"] or f"preset {training['preset']}",
