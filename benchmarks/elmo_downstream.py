@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, summarize, train_jobs  # noqa: E402
+from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
 
 SYSTEMS = {"elmo": "{task}_elmo.cfg", "elmo+glove": "{task}_elmo_static.cfg"}
 LABEL = {"ner": "CoNLL-2003 dev F1", "textcat": "SST-2 dev accuracy"}
@@ -111,10 +111,7 @@ def main() -> None:
         if static:
             row += [cell(static["results"].get(f"{task}/spacy")), cell(static["results"].get(f"{task}/ours"))]
         lines.append("| " + " | ".join(row) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    (args.output / "results.md").write_text(text)
-    (args.output / "results.json").write_text(json.dumps(report, indent=2))
+    write_results(args.output, lines, report)
 
 
 if __name__ == "__main__":

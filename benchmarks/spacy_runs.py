@@ -51,3 +51,11 @@ def train_jobs(jobs: List[Tuple], *, parallel: int) -> List[Tuple[str, str, int,
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         return list(pool.map(run, jobs))
+
+
+def write_results(output: Path, lines: List[str], report: Dict) -> None:
+    """Print the results table and write it as ``results.md`` beside ``results.json``."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (output / "results.md").write_text(text)
+    (output / "results.json").write_text(json.dumps(report, indent=2))

@@ -14,7 +14,6 @@ and scored on GLUE's dev.tsv, 872 full sentences), with the same seeds.
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from spacy_lm_suite.vectors.loading import load_vectors  # noqa: E402
 from spacy_lm_suite.vectors.coverage import coverage  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, summarize, train_jobs  # noqa: E402
+from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
 
 
 def write_spacy_vectors(table, path: Path) -> Path:
@@ -151,10 +150,7 @@ def main() -> None:
             f"| {task} | {label} | {a['mean']:.2f} ± {a['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} "
             f"| {b['mean'] - a['mean']:+.2f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    (args.output / "results.md").write_text(text)
-    (args.output / "results.json").write_text(json.dumps(report, indent=2))
+    write_results(args.output, lines, report)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Each run leaves training/<benchmark>/<run>/model-best and prints the command tha
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, summarize, train_jobs  # noqa: E402
+from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
 
 SYSTEMS = {
     "minilm": ("ner_minilm.cfg", []),
@@ -75,10 +74,7 @@ def main() -> None:
              "| system | F1 | per seed |", "| --- | --- | --- |"]
     for system, row in summary.items():
         lines.append(f"| {system} | {row['mean']:.2f} ± {row['std']:.2f} | {', '.join(f'{v:.2f}' for v in row['values'])} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    (args.output / "results.md").write_text(text)
-    (args.output / "results.json").write_text(json.dumps(report, indent=2))
+    write_results(args.output, lines, report)
 
 
 if __name__ == "__main__":
