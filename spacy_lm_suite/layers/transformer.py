@@ -243,7 +243,7 @@ def _is_embedding(name: str) -> bool:
     return any(part.startswith("embed") or part in ("wte", "wpe") for part in parts[:-1])
 
 
-def predict_layers(encoder: Model, docs: List[Doc], *, pieces_of: Optional[int] = None) -> Tuple[List[Floats3d], Optional[List[Dict[str, Any]]]]:
+def predict_layers_with_pieces(encoder: Model, docs: List[Doc], *, pieces_of: Optional[int] = None) -> Tuple[List[Floats3d], Optional[List[Dict[str, Any]]]]:
     """All layers of each doc (as ``encoder.predict``) and, with ``pieces_of`` (a layer
     index), each doc's piece record of that layer (see :func:`piece_records`)."""
     from ..transformers.encode import encode

@@ -129,6 +129,10 @@ class ContextualEncoder(TrainablePipe):
             if tensors is not None:
                 self._last = None
                 return Tensors(tensors)
+        return self.predict_layers(docs)
+
+    def predict_layers(self, docs: List[Doc]) -> List[Floats3d]:
+        """All layers of each doc, kept (until the next batch) for the listeners, if any."""
         layers = self.encoder.predict(docs)
         self._last = (docs, layers) if self.listener_map else None
         return layers
@@ -137,7 +141,7 @@ class ContextualEncoder(TrainablePipe):
         """The layers of ``docs``: those of the last ``predict`` if it was the same docs, else computed now."""
         if self._last is not None and same_docs(docs, self._last[0]):
             return self._last[1]
-        return self.predict(docs)
+        return self.predict_layers(list(docs))
 
     def predict_tensors(self, docs: List[Doc]) -> Optional[List[Floats2d]]:
         """``doc.tensor`` of each doc without all layers, or None (then ``predict`` computes the layers)."""

@@ -24,11 +24,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import Config, Model, Optimizer
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d
 
 from ..errors import UserError
-from ..layers.transformer import predict_layers, predict_tensors, set_model_name
-from ..layers.layers_listener import same_docs
+from ..layers.transformer import predict_layers_with_pieces, predict_tensors, set_model_name
 from ..layers.transformer_listener import TransformerListener
 from .contextual_encoder import ContextualEncoder, TensorLayer, Tensors
 
@@ -126,15 +125,9 @@ class LMTransformer(ContextualEncoder):
             tensors, pieces = predict_tensors(self.encoder, docs, layer=index, keep_pieces=True)
             self._last = None
             return WithPieces(Tensors(tensors), pieces)
-        layers, pieces = predict_layers(self.encoder, docs, pieces_of=-1 if index is None else index)
+        layers, pieces = predict_layers_with_pieces(self.encoder, docs, pieces_of=-1 if index is None else index)
         self._last = (docs, layers) if self.listener_map else None
         return WithPieces(layers, pieces)
-
-    def layers_for(self, docs: Sequence[Doc]) -> List[Floats3d]:
-        """The layers a listener asks for (never piece records: nothing writes them here)."""
-        if self._last is not None and same_docs(docs, self._last[0]):
-            return self._last[1]
-        return ContextualEncoder.predict(self, docs)
 
     def set_annotations(self, docs: Sequence[Doc], prediction) -> None:
         if isinstance(prediction, WithPieces):
