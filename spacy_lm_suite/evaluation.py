@@ -35,6 +35,7 @@ from spacy.language import Language
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+from tqdm.auto import tqdm
 
 from .data.rawtext import check_count, check_encoding, existing_file
 from .data.readers import conll2003_reader, jsonl_textcat_reader, sst2_reader, trec_reader, wnut17_reader
@@ -270,7 +271,8 @@ def run_pipeline(
     examples and the seconds the run took (``nlp.pipe``, loading excluded)."""
     docs = [eg.predicted.copy() for eg in examples]
     started = time.perf_counter()
-    done = list(nlp.pipe(docs, batch_size=batch_size))
+    # progress on a terminal only (tqdm's disable=None): stderr, so the JSON on stdout stays clean
+    done = list(tqdm(nlp.pipe(docs, batch_size=batch_size), total=len(docs), desc="evaluating", unit="doc", disable=None, leave=False))
     seconds = time.perf_counter() - started
     return [Example(doc, eg.reference) for doc, eg in zip(done, examples)], seconds
 
