@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 
-def train(config: Path, output: Path, overrides: Sequence[str], log: Path) -> Dict:
-    """Train ``config`` into ``output`` (skipped if ``model-best`` exists) and
-    return the ``performance`` of ``model-best`` plus the training ``seconds``."""
+def train(config: Path, output: Path, overrides: Sequence[str], log: Path, python: str = sys.executable) -> Dict:
+    """Train ``config`` into ``output`` with ``python -m spacy train`` (skipped if
+    ``model-best`` exists) and return the ``performance`` of ``model-best`` plus
+    the training ``seconds`` (None when skipped)."""
     meta_path = output / "model-best" / "meta.json"
     seconds = None
     if not meta_path.exists():
-        command = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
+        command = [python, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         started = time.time()
         with log.open("w") as log_file:
             subprocess.run(command, check=True, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         seconds = time.time() - started
+        output.with_suffix(".seconds").write_text(f"{seconds:.1f}\n")
+    elif output.with_suffix(".seconds").exists():
+        seconds = float(output.with_suffix(".seconds").read_text())
     performance = json.loads(meta_path.read_text())["performance"]
     return {**performance, "seconds": seconds}
 
@@ -40,12 +44,12 @@ METRIC = {"ner": "ents_f", "textcat": "cats_micro_f"}
 
 
 def train_jobs(jobs: List[Tuple], *, parallel: int) -> List[Tuple[str, str, int, Dict]]:
-    """Run ``(task, system, seed, config, output, overrides)`` jobs, ``parallel``
-    at a time (one core each); return ``(task, system, seed, performance)``."""
+    """Run ``(task, system, seed, config, output, overrides[, python])`` jobs,
+    ``parallel`` at a time (one core each); return ``(task, system, seed, performance)``."""
 
     def run(job):
-        task, system, seed, config, output, overrides = job
-        performance = train(config, output, overrides, output.with_suffix(".log"))
+        task, system, seed, config, output, overrides, *python = job
+        performance = train(config, output, overrides, output.with_suffix(".log"), *python)
         print(f"{output.name}: {METRIC[task]} {performance[METRIC[task]]:.4f}", flush=True)
         return task, system, seed, performance
 

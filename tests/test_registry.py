@@ -12,6 +12,7 @@ GROUPS = {
     "spacy_callbacks": spacy.registry.callbacks,
     "spacy_vectors": spacy.registry.vectors,
     "spacy_misc": spacy.registry.misc,
+    "spacy_loggers": spacy.registry.loggers,
 }
 
 

@@ -89,8 +89,9 @@ class LateTorchShim(PyTorchShim):
             return b""
         from safetensors.torch import save as save_safetensors
 
-        tensors = {name: value.detach().contiguous() for name, value in self._model.state_dict().items()}
-        return save_safetensors(tensors, metadata={CONFIG_KEY: json.dumps(self.module_config)})
+        tensors = {name: value.detach().contiguous() for name, value in saved_state(self._model).items()}
+        config = self._model.saved_spec(self.module_config) if hasattr(self._model, "saved_spec") else self.module_config
+        return save_safetensors(tensors, metadata={CONFIG_KEY: json.dumps(config)})
 
     def from_bytes(self, bytes_data: bytes) -> "LateTorchShim":
         if not bytes_data:
@@ -118,12 +119,22 @@ def _metadata(bytes_data: bytes) -> Dict[str, str]:
     return header.get("__metadata__") or {}
 
 
+def saved_state(module: "torch.nn.Module") -> Dict[str, "torch.Tensor"]:
+    """What is saved of ``module``: its ``saved_state()`` if it has one (e.g. leaving out
+    a head), else its state dict; tied tensors once (safetensors refuses shared memory;
+    the rebuilt module ties them again)."""
+    from ..nn.state import unique_state
+
+    state = module.saved_state() if hasattr(module, "saved_state") else module.state_dict()
+    return unique_state(state)
+
+
 def _load_state(module: "torch.nn.Module", tensors: Dict[str, "torch.Tensor"], *, what: str) -> None:
-    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    expected = {name: tuple(value.shape) for name, value in saved_state(module).items()}
     found = {name: tuple(value.shape) for name, value in tensors.items()}
     if expected != found:
         raise UserError(f"the saved {what} weights do not fit its config: {describe_mismatch(expected, found)}")
-    module.load_state_dict(tensors)
+    module.load_state_dict(tensors, strict=False)  # tied aliases are not in ``tensors``; the names were checked
 
 
 def describe_mismatch(expected: Dict[str, tuple], found: Dict[str, tuple]) -> str:

@@ -282,3 +282,28 @@ def piece_records(plans, layer: Optional[int]) -> List[Dict[str, Any]]:
         {"ids": p.ids.tolist(), "offsets": p.offsets.tolist(), "vectors": p.piece_vectors, "layer": layer}
         for p in plans
     ]
+
+
+def attach_lm_head(encoder: Model, *, keep: bool = False) -> Dict[str, Any]:
+    """Give the initialized encoder a masked-LM head (weights from its model folder when
+    it has them, else new; see :func:`~spacy_lm_suite.transformers.mlm_head.attach_mlm_head`)."""
+    from ..transformers.mlm_head import attach_mlm_head
+
+    return attach_mlm_head(hf_encoder(encoder), source=encoder.attrs["name"], keep=keep)
+
+
+def has_lm_head(encoder: Model) -> bool:
+    return encoder.shims[0].is_built and hf_encoder(encoder).lm_head is not None
+
+
+def backprop_masked_lm(encoder: Model, docs: List[Doc], *, weight: float, mask_prob: float, generator) -> Tuple[float, int]:
+    """The auxiliary masked-LM loss of ``docs``' own text: a separate forward over masked
+    windows, ``weight`` x its mean backpropagated into the encoder and head gradients
+    (applied by the next ``finish_update``). Returns the mean loss and the masked count."""
+    from ..transformers.mlm_head import backward_masked_lm
+
+    freeze_bottom(hf_encoder(encoder).model, encoder.attrs.get("freeze_layers", 0))
+    return backward_masked_lm(
+        hf_encoder(encoder), doc_plans(encoder, docs), max_batch_pieces=encoder.attrs["max_batch_pieces"],
+        weight=weight, mask_prob=mask_prob, generator=generator,
+    )

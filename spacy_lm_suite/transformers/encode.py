@@ -130,7 +130,7 @@ def encode(
     n_out = n_out if n_out is not None else encoder.n_layers
     outputs = [torch.zeros((n_out, p.n_tokens, width)) for p in plans]
     piece_sums = [torch.zeros((len(p.ids), width)) for p in plans] if keep_pieces else None
-    windows: List[Window] = [(i, a, b) for i, p in enumerate(plans) for a, b in p.windows]
+    windows = all_windows(plans)
     graph: List[Tuple[torch.Tensor, List[Window], int]] = []
     if not windows:
         for p, piece in zip(plans, piece_sums or []):
@@ -143,13 +143,7 @@ def encode(
     context = torch.enable_grad() if grad else torch.inference_mode()
     all_layers = reduce is None or not getattr(reduce, "last_only", False)
     for batch in batch_windows(windows, extra=extra, max_batch_pieces=max(max_batch_pieces, 1)):
-        seq = batch[0][2] - batch[0][1] + extra
-        input_ids = torch.full((len(batch), seq), encoder.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), seq), dtype=torch.long)
-        for row, (i, a, b) in enumerate(batch):
-            pieces = numpy.concatenate([prefix, plans[i].ids[a:b], suffix]) if extra else plans[i].ids[a:b]
-            input_ids[row, : len(pieces)] = torch.from_numpy(numpy.asarray(pieces, dtype=numpy.int64))
-            mask[row, : len(pieces)] = 1
+        input_ids, mask = window_inputs(encoder, plans, batch)
         with context:
             result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=all_layers)
             if reduce is None:
@@ -199,6 +193,26 @@ def encode(
         graph.clear()
 
     return arrays, backprop
+
+
+def all_windows(plans: Sequence[TextPlan]) -> List[Window]:
+    """Every window of every plan, as ``(plan index, first piece, end piece)``."""
+    return [(i, a, b) for i, p in enumerate(plans) for a, b in p.windows]
+
+
+def window_inputs(encoder: HFEncoder, plans: Sequence[TextPlan], batch: Sequence[Window]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` and ``attention_mask`` ``[rows, longest + specials]`` of a batch of
+    windows: each row the special prefix, the window's pieces, the suffix, then padding."""
+    prefix, suffix = encoder.prefix, encoder.suffix
+    extra = len(prefix) + len(suffix)
+    seq = max(b - a for _, a, b in batch) + extra
+    input_ids = torch.full((len(batch), seq), encoder.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), seq), dtype=torch.long)
+    for row, (i, a, b) in enumerate(batch):
+        pieces = numpy.concatenate([prefix, plans[i].ids[a:b], suffix]) if extra else plans[i].ids[a:b]
+        input_ids[row, : len(pieces)] = torch.from_numpy(numpy.asarray(pieces, dtype=numpy.int64))
+        mask[row, : len(pieces)] = 1
+    return input_ids, mask
 
 
 def select_layer(index: int) -> Reduce:

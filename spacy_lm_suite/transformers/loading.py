@@ -56,6 +56,9 @@ class HFEncoder(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.quantize = quantize
+        # A masked-LM head for an auxiliary loss (see .mlm_head): None unless attached.
+        self.lm_head: Optional[nn.Module] = None
+        self.keep_head = False  # save the head with the weights (default: dropped when saved)
         self._quantized: List[nn.Module] = []  # a list, so the copy is not a submodule (not in state_dict)
         self.prefix, self.suffix = special_pieces(tokenizer)
         self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -93,6 +96,17 @@ class HFEncoder(nn.Module):
             "tokenizer_files": tokenizer_files(self.tokenizer),
             "quantize": self.quantize,
         }
+
+    def saved_spec(self, spec: Dict[str, Any]) -> Dict[str, Any]:
+        """``spec`` as saved now: it says whether the saved weights include the LM head."""
+        return {**spec, "lm_head": self.lm_head is not None and self.keep_head}
+
+    def saved_state(self) -> Dict[str, torch.Tensor]:
+        """The tensors to save: the state dict without the LM head unless ``keep_head``."""
+        state = self.state_dict()
+        if self.lm_head is not None and not self.keep_head:
+            state = {name: value for name, value in state.items() if not name.startswith("lm_head.")}
+        return state
 
 
 def special_pieces(tokenizer: Any) -> Tuple[List[int], List[int]]:
@@ -216,7 +230,33 @@ def build_encoder(spec: Dict[str, Any]) -> HFEncoder:
         warnings.simplefilter("ignore")
         model = AutoModel.from_config(config)
     model.eval()
-    return HFEncoder(model=model, tokenizer=tokenizer, quantize=spec.get("quantize"))
+    encoder = HFEncoder(model=model, tokenizer=tokenizer, quantize=spec.get("quantize"))
+    if spec.get("lm_head"):
+        from .mlm_head import attach_mlm_head
+
+        attach_mlm_head(encoder, keep=True)
+    return encoder
+
+
+def model_kind(config: Any) -> str:
+    """``"causal"`` or ``"masked"`` (or ``"unknown"``): which objective a HF config's model is for.
+
+    An encoder type that HF can also run as a decoder (BERT, RoBERTa) counts
+    as masked unless its config says ``is_decoder``.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(config, "model_type", None)
+    if getattr(config, "is_decoder", False) and model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "causal"
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "masked"
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "causal"
+    return "unknown"
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:

@@ -101,6 +101,8 @@ from ..runs.outputs import (
     write_json_atomic,
 )
 from ..runs.provenance import file_sha256, git_commit
+from ..nn.state import unique_state
+from .loading import model_kind
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -315,27 +317,6 @@ def preset_config(*, arch: str, preset: str, tokenizer: Any, max_length: int) ->
     )
 
 
-def model_kind(config: Any) -> str:
-    """``"causal"`` or ``"masked"``: which objective a HF config's model is for.
-
-    An encoder type that HF can also run as a decoder (BERT, RoBERTa) counts
-    as masked unless its config says ``is_decoder``.
-    """
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    model_type = getattr(config, "model_type", None)
-    if getattr(config, "is_decoder", False) and model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return "causal"
-    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        return "masked"
-    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return "causal"
-    return "unknown"
-
-
 def load_start_model(folder: Path, *, objective: str) -> Tuple[Any, Any, Any]:
     """``(config, tokenizer)`` of a HF folder checked for ``objective``; the
     weights load later (:func:`_load_weights`). ``UserError``: no folder, no
@@ -389,15 +370,7 @@ def _build_model(*, objective: str, config: Any, source: Optional[Path]) -> Tupl
 
 def _unique_state(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
     """The state dict without the aliases of tied tensors (safetensors refuses shared memory)."""
-    seen: Dict[Tuple[int, int], str] = {}
-    tensors: Dict[str, torch.Tensor] = {}
-    for name, tensor in model.state_dict().items():
-        key = (tensor.data_ptr(), tensor.numel())
-        if tensor.numel() and key in seen:
-            continue
-        seen[key] = name
-        tensors[name] = tensor
-    return tensors
+    return unique_state(model.state_dict())
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:

@@ -49,3 +49,20 @@ def test_config_trains_a_few_steps_and_reloads(config, data, tiny_bert_dir, tmp_
     code = "import spacy, sys; nlp = spacy.load(sys.argv[1]); doc = nlp('EU rejects German call'); print(doc.tensor.shape)"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model-best")], capture_output=True, text=True)
     assert out.stdout.strip() == ("(4, 96)" if "static" in config else "(4, 32)"), out.stderr
+
+
+@pytest.mark.slow
+def test_the_auxiliary_loss_trains_logs_its_column_and_is_not_saved(data, tiny_bert_dir, tmp_path):
+    config = "ner_minilm.cfg"
+    result = _spacy("train", str(CONFIGS / config), "--output", str(tmp_path), "--vars.max_steps", "4",
+                    "--vars.warmup_steps", "1", "--training.eval_frequency", "2", "--vars.aux_weight", "0.1",
+                    *_args(config, data, tiny_bert_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("E "))
+    assert "LOSS MLM" in header
+    saved = (tmp_path / "model-best" / "lm_transformer" / "cfg").read_text()
+    assert '"weight":0.1' in saved.replace(" ", "")
+    code = ("import spacy, sys; from spacy_lm_suite.layers.transformer import hf_encoder; nlp = spacy.load(sys.argv[1]); "
+            "print(hf_encoder(nlp.get_pipe('lm_transformer').encoder).lm_head)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model-best")], capture_output=True, text=True)
+    assert out.stdout.strip() == "None", out.stderr
