@@ -9,7 +9,9 @@ Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
   ner/spacy-transformers  the peer (benchmarks/configs/ner_spacy_transformers.cfg, in the
                           peer venv, --peer-python): the same MiniLM, head, batches and
                           windows, its one global 5e-5 schedule (its only option)
+  ner/minilm-aux          minilm with the auxiliary masked-LM loss, lambda = 0.1 (--vars.aux_weight)
   textcat/minilm          SST-2: every train.tsv row, selected and scored on GLUE dev.tsv
+  textcat/minilm-aux      the same with the auxiliary loss (lambda = 0.1)
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best and prints the
 command that made it; runs whose model-best exists are not retrained.
 Scores are spaCy's at model-best (dev F1 / textcat micro F1 = accuracy for 2 exclusive
@@ -39,9 +41,10 @@ SYSTEMS = {
         "minilm-global": ("ner_minilm.cfg", ["--vars.head_lr", "5e-5"]),
         "minilm-static": ("ner_minilm_static.cfg", ["--vars.vectors_format", "npy",
                                                     "--vars.vectors_truncate", str(GLOVE_ROWS)]),
+        "minilm-aux": ("ner_minilm.cfg", ["--vars.aux_weight", "0.1"]),
         "spacy-transformers": ("../benchmarks/configs/ner_spacy_transformers.cfg", []),
     },
-    "textcat": {"minilm": ("textcat_minilm.cfg", [])},
+    "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"])},
 }
 PEER = "spacy-transformers"
 
