@@ -65,6 +65,8 @@ def rss_mib() -> float:
 def build(system: str, model_dir: str):
     import spacy
 
+    if system == "blank":
+        return spacy.blank("en")
     if system == "spacy-transformers":
         nlp = spacy.blank("en")
         nlp.add_pipe("transformer", config={"model": {
@@ -276,7 +278,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "transformer-inference.json")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
-    parser.add_argument("--memory-worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", choices=(*SYSTEMS, "blank"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-part", choices=("stream", "keep"), default="stream", help=argparse.SUPPRESS)
     parser.add_argument("--memory-only", action="store_true", help="only the memory part")
     parser.add_argument("--training-only", action="store_true", help="only the training-speed part")
@@ -333,6 +335,8 @@ def main() -> None:
                 stream = call(python, ["--memory-worker", system, "--memory-part", "stream", *common])
                 keep = call(python, ["--memory-worker", system, "--memory-part", "keep", *common])
                 report["memory"][system] = {**stream, **keep}
+        blank = call(sys.executable, ["--memory-worker", "blank", "--memory-part", "keep", *common])
+        report["memory"]["blank_doc_mib_per_1000_docs"] = blank["kept_mib_per_1000_docs"]
     lines = [f"MiniLM-L6, first {args.sentences:,} CoNLL-2003 dev sentences, {args.threads} torch thread(s), "
              f"median of {args.repeats} interleaved repeats", "",
              "| system | words/s | vs raw forward | vs spacy-transformers |", "| --- | --- | --- | --- |"]
@@ -343,10 +347,15 @@ def main() -> None:
     if "int8_cosine_mean_min" in report:
         mean, low = report["int8_cosine_mean_min"]
         lines.append(f"\nint8 vs fp32 token vectors (500 dev sentences): cosine mean {mean:.3f}, min {low:.3f}")
-    for system, mem in report.get("memory", {}).items():
+    memory = dict(report.get("memory", {}))
+    blank_mib = memory.pop("blank_doc_mib_per_1000_docs", None)
+    for system, mem in memory.items():
+        floor = mem["tensor_floor_mib_per_1000_docs"] + (blank_mib or 0.0)
         lines.append(f"{system}: RSS growth while streaming 10k train sentences (per 2k): "
                      f"{', '.join(f'{m:.0f}' for m in mem['streamed_rss_growth_mib'])} MiB; docs kept: "
-                     f"{mem['kept_mib_per_1000_docs']:.1f} MiB per 1,000 (doc.tensor floor {mem['tensor_floor_mib_per_1000_docs']:.1f})")
+                     f"{mem['kept_mib_per_1000_docs']:.1f} MiB per 1,000 (floor: blank Doc {blank_mib or 0:.1f} + "
+                     f"doc.tensor {mem['tensor_floor_mib_per_1000_docs']:.1f} = {floor:.1f}; "
+                     f"{mem['kept_mib_per_1000_docs'] / floor:.2f}x)")
     text = "\n".join(lines)
     print(text)
     report["table"] = text

@@ -31,10 +31,12 @@ require("transformers", "transformers")
 import torch
 
 from ..errors import UserError
+from ..nn.heap import trim_heap
 from .alignment import Alignment, align
 from .loading import HFEncoder
 from .windows import Window, batch_windows, piece_windows, window_counts
 
+TRIM_AFTER_PIECES = 16_384  # padded positions in one call above which freed memory is trimmed (nn.heap)
 # reduce: hidden states [n_layers + 1, batch, seq, width] -> [n_out, batch, seq, width]
 Reduce = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 
@@ -142,8 +144,10 @@ def encode(
     model.train(grad)
     context = torch.enable_grad() if grad else torch.inference_mode()
     all_layers = reduce is None or not getattr(reduce, "last_only", False)
+    padded = 0
     for batch in batch_windows(windows, extra=extra, max_batch_pieces=max(max_batch_pieces, 1)):
         input_ids, mask = window_inputs(encoder, plans, batch)
+        padded += input_ids.numel()
         with context:
             result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=all_layers)
             if reduce is None:
@@ -169,6 +173,9 @@ def encode(
     for p, piece in zip(plans, piece_sums or []):
         p.piece_vectors = piece.numpy()
     if not grad:
+        if padded >= TRIM_AFTER_PIECES:
+            del graph, values, states, result
+            trim_heap()  # the batch's temporaries back to the OS, not kept between the docs' tensors
         return arrays, None
 
     def backprop(d_outputs: Sequence[numpy.ndarray]) -> None:
