@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import typer
 from wasabi import msg
 
+from ..data.rawtext import FORMATS as TEXT_FORMATS  # no numpy or spaCy: --help stays fast
 from ..errors import UserError
 
 app = typer.Typer(
@@ -52,6 +53,13 @@ def choice_option(default: Optional[str], *names: str, choices: Sequence[str], h
     return typer.Option(
         default, *names, parser=Choice(choices, option=option), metavar="[" + "|".join(choices) + "]", help=help
     )
+
+
+# How every command that reads raw text reads it (typer reads each OptionInfo afresh per command).
+TEXT_FORMAT_OPTION = choice_option(
+    "auto", "--format", choices=TEXT_FORMATS,
+    help="How to read INPUT: by extension (auto), lines, blank-line paragraphs, jsonl or spacy (DocBin)",
+)
 
 
 def _print_version(value: bool) -> None:

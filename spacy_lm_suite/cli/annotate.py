@@ -5,9 +5,8 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from . import app, choice_option
+from . import TEXT_FORMAT_OPTION, app, choice_option
 
-TEXT_FORMATS = ("auto", "lines", "paragraphs", "jsonl", "spacy")  # spacy_lm_suite.data.rawtext.FORMATS
 OUTPUT_FORMATS = ("spacy", "jsonl")  # spacy_lm_suite.annotate.OUTPUT_FORMATS
 
 
@@ -33,7 +32,7 @@ def annotate_command(
     shard_size: int = typer.Option(10_000, "--shard-size", help="Docs per shard (the unit of resume and of memory)"),
     batch_size: int = typer.Option(64, "--batch-size", help="Docs per nlp.pipe batch (per Ray batch with --ray)"),
     n_process: int = typer.Option(1, "--n-process", help="nlp.pipe processes (Ray actors with --ray)"),
-    text_format: str = choice_option("auto", "--format", choices=TEXT_FORMATS, help="How to read INPUT"),
+    text_format: str = TEXT_FORMAT_OPTION,
     field: str = typer.Option("text", "--field", help="The text field of JSONL input"),
     encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the input files (utf-8-or-latin-1: Latin-1 where a line is not UTF-8)"),
     limit: int = typer.Option(0, "--limit", help="Annotate only the first N texts (0: all)"),

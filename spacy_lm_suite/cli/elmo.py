@@ -6,15 +6,18 @@ from typing import Callable, List, Optional
 import typer
 from wasabi import msg
 
-from . import app, choice_option
+from . import TEXT_FORMAT_OPTION, app, choice_option
 from ..errors import UserError
 from ..extras import require
 from .pretraining import (
     CLIP_OPTION, ENCODING_OPTION, EPOCHS_OPTION, LIMIT_OPTION, MAX_MINUTES_OPTION, MAX_STEPS_THIS_RUN_OPTION,
-    SEED_OPTION, STEPS_OPTION, TEXT_FORMAT_OPTION, THREADS_OPTION, report_pretraining,
+    SEED_OPTION, STEPS_OPTION, THREADS_OPTION, report_pretraining,
 )
 
 TOKENIZERS = ("spacy", "whitespace")
+# spacy_lm_suite.elmo.config.PRESETS and DEFAULT_PRESET (kept here: --help imports no torch; tests/cli/test_user_path.py)
+PRESETS = ("tiny", "small", "medium")
+DEFAULT_PRESET = "medium"
 
 
 def _tokenizer(name: str) -> Callable[[str], List[str]]:
@@ -38,7 +41,10 @@ def pretrain_elmo_command(
         help="Model, checkpoints, metrics.jsonl and curves.png: a new or empty folder, or a run to --resume",
         show_default=False
     ),
-    preset: str = choice_option("small", "--preset", choices=("tiny", "small", "medium"), help="Model shape (tiny: for tests)"),
+    preset: str = choice_option(
+        DEFAULT_PRESET, "--preset", choices=PRESETS,
+        help="Model shape: medium (the one pretrained here), small (AllenNLP's) or tiny (for tests)",
+    ),
     config_path: Optional[Path] = typer.Option(None, "--config", help="An ELMo config.json (instead of --preset)"),
     vocab_size: int = typer.Option(50_000, "--vocab-size", help="Softmax vocabulary, with <unk>, <s>, </s>"),
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per batch (per process)"),
@@ -57,7 +63,9 @@ def pretrain_elmo_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the pretrain-elmo checkpoint in OUTPUT_DIR if there is one"),
     max_steps_this_run: Optional[int] = MAX_STEPS_THIS_RUN_OPTION,
     max_minutes: Optional[float] = MAX_MINUTES_OPTION,
-    tokenizer: str = typer.Option("spacy", "--tokenizer", help="spacy (blank English tokenizer) or whitespace"),
+    tokenizer: str = choice_option(
+        "spacy", "--tokenizer", choices=TOKENIZERS, help="spacy: the blank English tokenizer; whitespace: split on spaces"
+    ),
     text_format: str = TEXT_FORMAT_OPTION,
     encoding: str = ENCODING_OPTION,
     limit: Optional[int] = LIMIT_OPTION,

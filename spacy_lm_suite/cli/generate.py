@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 from wasabi import msg
 
-from . import app
+from . import app, choice_option
 from ..errors import UserError
+from ..generation.settings import DTYPES, QUANTIZE  # pure Python: --help imports no torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline.lm_generator import LMGenerator
@@ -29,8 +30,8 @@ def generate_command(
     lines: bool = typer.Option(False, "--lines", help="Each non-empty stdin line is a prompt of its own"),
     component: Optional[str] = typer.Option(None, "--component", help="The lm_generator to use (default: the first)"),
     gguf_file: Optional[str] = typer.Option(None, "--gguf-file", help="A GGUF file in MODEL (a Hugging Face folder)"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16 (a Hugging Face folder)"),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: dynamic int8 linear layers"),
+    dtype: str = choice_option("float32", "--dtype", choices=DTYPES, help="Weights' precision (a Hugging Face folder)"),
+    quantize: Optional[str] = choice_option(None, "--quantize", choices=tuple(q for q in QUANTIZE if q), help="int8: dynamic int8 linear layers"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default: torch's)"),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Use the tokenizer's chat template"),
     system: Optional[str] = typer.Option(None, "--system", help="The chat's system message (with --chat)"),

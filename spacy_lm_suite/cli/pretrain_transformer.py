@@ -7,12 +7,16 @@ from typing import Optional
 
 import typer
 
-from . import app
+from . import TEXT_FORMAT_OPTION, app, choice_option
 from ..extras import require
 from .pretraining import (
     CLIP_OPTION, ENCODING_OPTION, EPOCHS_OPTION, LIMIT_OPTION, MAX_MINUTES_OPTION, MAX_STEPS_THIS_RUN_OPTION,
-    SEED_OPTION, STEPS_OPTION, TEXT_FORMAT_OPTION, THREADS_OPTION, report_pretraining,
+    SEED_OPTION, STEPS_OPTION, THREADS_OPTION, report_pretraining,
 )
+
+# spacy_lm_suite.transformers.pretrain.OBJECTIVES and PRESETS (kept here: --help imports no torch; tests/cli/test_user_path.py)
+OBJECTIVES = ("mlm", "clm")
+PRESETS = ("tiny", "small")
 
 
 @app.command("pretrain-transformer")
@@ -25,9 +29,13 @@ def pretrain_transformer_command(
         help="Run folder (checkpoints, metrics, curves; the final HF model and tokenizer): new or empty, or a run to --resume",
         show_default=False,
     ),
-    objective: str = typer.Option("mlm", "--objective", help="mlm (BERT-style masked LM) or clm (GPT-style causal LM)"),
+    objective: str = choice_option(
+        "mlm", "--objective", choices=OBJECTIVES, help="mlm: BERT-style masked LM; clm: GPT-style causal LM"
+    ),
     model: Optional[Path] = typer.Option(None, "--model", help="A Hugging Face model folder to continue pretraining"),
-    preset: Optional[str] = typer.Option(None, "--preset", help="From scratch: tiny or small BERT (mlm) / GPT-2 (clm); default tiny"),
+    preset: Optional[str] = choice_option(
+        None, "--preset", choices=PRESETS, help="From scratch: a BERT (mlm) / GPT-2 (clm) of this size (default: tiny)"
+    ),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="With --preset: a HF tokenizer folder to use instead of training one"),
     vocab_size: int = typer.Option(8000, "--vocab-size", help="Vocabulary of the tokenizer trained for --preset"),
     max_length: int = typer.Option(128, "--max-length", help="Pieces per block (special pieces included)"),

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import typer
 from wasabi import msg
 
-from . import app, choice_option
+from . import TEXT_FORMAT_OPTION, app, choice_option
 from ..runs.outputs import write_json_atomic
 
 train_vectors_app = typer.Typer(
@@ -26,8 +26,6 @@ _OUTPUT_HELP = (
 _FALLBACK_OPTION = typer.Option("exact,lower,shape", "--fallback", help="Table normaliser chain; its last step normalises training tokens")
 _TOKENIZER_OPTION = typer.Option("en", "--tokenizer", help="spaCy language code (blank tokenizer) or a pipeline folder")
 _PRETOKENIZED_OPTION = typer.Option(False, "--pretokenized", help="Input is already tokenised: split on whitespace")
-TEXT_FORMATS = ("auto", "lines", "paragraphs", "jsonl", "spacy")  # spacy_lm_suite.data.rawtext.FORMATS
-_TEXT_FORMAT_OPTION = choice_option("auto", "--format", choices=TEXT_FORMATS, help="How to read INPUT")
 _ENCODING_OPTION = typer.Option("utf-8", "--encoding", help="Encoding of the input files (utf-8-or-latin-1: Latin-1 where a line is not UTF-8)")
 _LIMIT_OPTION = typer.Option(0, "--limit", help="Read only the first N texts (0: all)")
 _LANG_OPTION = typer.Option("en", "--lang", help="Language of the saved spaCy pipeline")
@@ -109,7 +107,7 @@ def word2vec_command(
     fallback: str = _FALLBACK_OPTION,
     tokenizer: str = _TOKENIZER_OPTION,
     pretokenized: bool = _PRETOKENIZED_OPTION,
-    text_format: str = _TEXT_FORMAT_OPTION,
+    text_format: str = TEXT_FORMAT_OPTION,
     encoding: str = _ENCODING_OPTION,
     limit: int = _LIMIT_OPTION,
     lang: str = _LANG_OPTION,
@@ -177,7 +175,7 @@ def glove_command(
     fallback: str = _FALLBACK_OPTION,
     tokenizer: str = _TOKENIZER_OPTION,
     pretokenized: bool = _PRETOKENIZED_OPTION,
-    text_format: str = _TEXT_FORMAT_OPTION,
+    text_format: str = TEXT_FORMAT_OPTION,
     encoding: str = _ENCODING_OPTION,
     limit: int = _LIMIT_OPTION,
     lang: str = _LANG_OPTION,

@@ -9,6 +9,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ..errors import InputFormatError, UserError
 
 PRESETS = ("tiny", "small", "medium")
+DEFAULT_PRESET = "medium"
+"""The shape ``pretrain-elmo`` trains unless told otherwise: the one pretrained
+and shipped here (``tiny`` is for tests)."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Sized, Tuple, Union
 
 import numpy
 import torch
@@ -40,8 +40,9 @@ from ..runs.distributed import all_reduce as _all_reduce
 from ..runs.distributed import barrier as _barrier
 from ..runs.distributed import gather_objects as _gather_objects
 from ..runs.distributed import init_distributed as _init_distributed
-from ..runs.metrics import plot_curves
+from ..runs.metrics import perplexity_panels, plot_curves, read_metrics
 from ..runs.metrics import truncate_metrics as _truncate_metrics
+from ..runs.progress import count_texts, postfix
 from ..runs.outputs import (
     check_writable_dir,
     claim_output_dir,
@@ -57,7 +58,7 @@ from .checkpoint import (
     recover_checkpoint,
     save_training_checkpoint,
 )
-from .config import ELMoConfig
+from .config import DEFAULT_PRESET, ELMoConfig
 from .modules import BiLanguageModel, BiLMHead, ELMo, default_cutoffs
 from .vocab import BOS_ID, EOS_ID, WordVocab
 
@@ -66,6 +67,8 @@ CURVES_FILE = "curves.png"
 COMMAND = "pretrain-elmo"
 RUN_FILES = (*TRAINING_FILES, STATE_FILE, METRICS_FILE, CURVES_FILE)
 SENTENCE_ENDS = frozenset({".", "!", "?"})
+# curves.png: train and dev perplexity, and throughput, against steps
+CURVE_PANELS = perplexity_panels(perplexity_label="perplexity (mean of both directions)")
 
 TextSource = Union[str, Path, Iterable[str]]
 Tokenizer = Callable[[str], List[str]]
@@ -117,9 +120,11 @@ def encode_texts(
     seq_len: int,
     desc: str = "reading",
     progress: bool = True,
+    total: Optional[int] = None,
 ) -> Corpus:
     """Tokenise, split into sentences and ``seq_len`` chunks, and map tokens to
-    type ids (new types are added to ``types``)."""
+    type ids (new types are added to ``types``); ``total``: the number of texts,
+    for the progress bar (None: a count without percentage)."""
     type_ids: List[int] = []
     offsets = [0]
 
@@ -128,7 +133,7 @@ def encode_texts(
             type_ids.extend(sentence[start : start + seq_len])
             offsets.append(len(type_ids))
 
-    for text in tqdm(texts, desc=desc, unit=" texts", disable=not progress, mininterval=1.0):
+    for text in tqdm(texts, desc=desc, total=total, unit=" texts", disable=not progress, mininterval=1.0):
         sentence: List[int] = []
         for token in tokenize(text):
             index = types.get(token)
@@ -151,6 +156,15 @@ def _texts_of(source: TextSource, *, text_format: str, encoding: str, limit: Opt
     if limit:
         return (text for i, text in enumerate(source) if i < limit)
     return source
+
+
+def _count_of(source: TextSource, *, text_format: str, encoding: str, limit: Optional[int]) -> Optional[int]:
+    """How many texts :func:`_texts_of` yields (the progress bar's total), when it is cheap to know."""
+    if isinstance(source, (str, Path)):
+        return count_texts(source, fmt=text_format, encoding=encoding, limit=limit)
+    if isinstance(source, Sized):
+        return min(len(source), limit) if limit else len(source)
+    return limit or None
 
 
 def epoch_batches(lengths: numpy.ndarray, *, batch_size: int, seed: int, epoch: int) -> List[numpy.ndarray]:
@@ -229,7 +243,7 @@ def pretrain_elmo(
     *,
     texts: TextSource,
     output_dir: Union[str, Path],
-    config: Union[ELMoConfig, str] = "tiny",
+    config: Union[ELMoConfig, str] = DEFAULT_PRESET,
     vocab_size: int = 50_000,
     batch_size: int = 64,
     seq_len: int = 64,
@@ -259,7 +273,8 @@ def pretrain_elmo(
     texts: an iterable of raw texts, or a file / folder / glob read with
         :func:`spacy_lm_suite.data.rawtext.iter_texts` (``text_format``,
         ``encoding``, ``limit``).
-    config: an :class:`ELMoConfig` or a preset name.
+    config: an :class:`ELMoConfig` or a preset name (default ``medium``,
+        the shape pretrained here; ``tiny`` is for tests).
     vocab_size: softmax vocabulary, including ``<unk>``, ``<s>``, ``</s>``.
     batch_size: sequences per batch (per process); seq_len: tokens per sequence.
     steps: optimizer steps in total (default: ``epochs`` passes over the data).
@@ -315,6 +330,7 @@ def pretrain_elmo(
         corpus = encode_texts(
             _texts_of(texts, text_format=text_format, encoding=encoding, limit=limit), types, tokenize=tokenize, seq_len=seq_len,
             desc="reading train", progress=show,
+            total=_count_of(texts, text_format=text_format, encoding=encoding, limit=limit) if show else None,
         )
         if corpus.n_sequences == 0:
             raise UserError("the training texts hold no tokens")
@@ -322,6 +338,7 @@ def pretrain_elmo(
             dev = encode_texts(
                 _texts_of(dev_texts, text_format=text_format, encoding=encoding, limit=None), types, tokenize=tokenize,
                 seq_len=seq_len, desc="reading dev", progress=show,
+                total=_count_of(dev_texts, text_format=text_format, encoding=encoding, limit=None) if show else None,
             )
             train = corpus
         elif dev_fraction > 0:
@@ -410,7 +427,7 @@ def pretrain_elmo(
                     },
                 )
                 if final or time.perf_counter() - last_plot[0] > 60:  # a plot takes about a second
-                    _plot_curves(output_dir / METRICS_FILE, output_dir / CURVES_FILE)
+                    plot_curves(read_metrics(output_dir / METRICS_FILE), output_dir / CURVES_FILE, panels=CURVE_PANELS)
                     last_plot[0] = time.perf_counter()
             _barrier(world_size)
 
@@ -475,13 +492,13 @@ def pretrain_elmo(
                     "tokens": tokens_seen, "tokens_per_second": rate,
                 })
                 window = [0.0, 0.0, 0]
-                bar.set_postfix(ppl=f"{last_train_ppl:.1f}", tok_s=f"{rate:.0f}")
+                bar.set_postfix(_bar_postfix(last_train_ppl, last_dev_ppl, rate))
             if step % eval_every == 0 or epoch_end or step == total_steps:
                 dev_ppl = evaluate()
                 if dev_ppl is not None:
                     last_dev_ppl = dev_ppl
                     log({"kind": "dev", "step": step, "epoch": step / steps_per_epoch, "dev_perplexity": dev_ppl})
-                    bar.set_postfix(ppl=f"{last_train_ppl or float('nan'):.1f}", dev_ppl=f"{dev_ppl:.1f}", tok_s=f"{rate:.0f}")
+                    bar.set_postfix(_bar_postfix(last_train_ppl, last_dev_ppl, rate))
             if max_steps_this_run is not None and steps_this_run >= max_steps_this_run:
                 stop = True
             if max_minutes is not None:
@@ -581,9 +598,10 @@ def _check_resume(output_dir: Path, state: Dict[str, Any], args: Dict[str, Any],
         raise UserError(f"{output_dir / STATE_FILE}: the checkpoint has no RNG state for {args['world_size']} processes")
 
 
-def _plot_curves(metrics_path: Path, png_path: Path) -> None:
-    """Train and dev perplexity, and throughput, against steps (PNG)."""
-    plot_curves(metrics_path, png_path, perplexity_label="perplexity (mean of both directions)")
+def _bar_postfix(train_ppl: Optional[float], dev_ppl: Optional[float], tokens_per_second: float) -> Dict[str, str]:
+    """What the progress bar shows after the step: the perplexities logged so far
+    (none before the first log step) and the throughput."""
+    return postfix(("ppl", train_ppl, ".1f"), ("dev_ppl", dev_ppl, ".1f"), ("tok_s", tokens_per_second, ".0f"))
 
 
 __all__ = ["PretrainResult", "pretrain_elmo", "epoch_batches", "encode_texts", "learning_rate", "Corpus"]

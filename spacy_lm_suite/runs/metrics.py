@@ -5,7 +5,9 @@ One JSON record per line, each with ``"kind"`` (``"train"`` or ``"dev"``) and
 cuts the log back to the checkpoint's step (:func:`truncate_metrics`), so a
 resumed run writes the same log as an uninterrupted one. ``metrics.csv``
 (:func:`write_metrics_csv`) and ``curves.png`` (:func:`plot_curves`) are
-derived from the JSONL file and written atomically.
+derived from the JSONL file and written atomically. :func:`plot_curves` draws
+the curves of every trainer: per step (:func:`perplexity_panels` of the
+pretrainers) or per epoch (the vector trainers' loss).
 
 Model code: no spaCy or Thinc import here.
 """
@@ -13,8 +15,9 @@ Model code: no spaCy or Thinc import here.
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..extras import require
 from .outputs import atomic_write_file, write_text_atomic
@@ -78,48 +81,102 @@ def write_metrics_csv(metrics_path: Path, csv_path: Path) -> None:
     write_text_atomic(csv_path, buffer.getvalue())
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One line of a plot: the field ``key`` of the records of ``kind`` (all
+    records when None) against the plot's x field; ``markers`` marks every point
+    (a curve of one point is always drawn as a marker, or it would not show)."""
+
+    key: str
+    label: Optional[str] = None
+    kind: Optional[str] = None
+    markers: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One set of axes: its curves, the y-axis label, and a log scale or not."""
+
+    curves: Tuple[Curve, ...]
+    ylabel: str
+    log_scale: bool = False
+
+
+def perplexity_panels(
+    *, perplexity_label: str = "perplexity", rate_key: str = "tokens_per_second", rate_label: str = "tokens / s"
+) -> Tuple[Panel, Panel]:
+    """The panels of a pretraining run: ``train_perplexity`` of ``"train"`` records
+    and ``dev_perplexity`` of ``"dev"`` records (log scale), and ``rate_key`` of
+    ``"train"`` records (throughput)."""
+    return (
+        Panel(
+            (Curve("train_perplexity", label="train", kind="train"), Curve("dev_perplexity", label="dev", kind="dev", markers=True)),
+            ylabel=perplexity_label,
+            log_scale=True,
+        ),
+        Panel((Curve(rate_key, kind="train"),), ylabel=rate_label),
+    )
+
+
 def plot_curves(
-    metrics_path: Path,
+    records: Sequence[Mapping[str, Any]],
     png_path: Path,
     *,
-    perplexity_label: str = "perplexity",
-    rate_key: str = "tokens_per_second",
-    rate_label: str = "tokens / s",
+    panels: Sequence[Panel],
+    x: str = "step",
+    title: Optional[str] = None,
+    extra: str = "plots",
 ) -> None:
-    """Train and dev perplexity (log scale) and throughput against steps, as a PNG.
+    """Draw ``panels`` side by side against the field ``x`` (``"step"``,
+    ``"epoch"``) of ``records`` as a PNG, written atomically.
 
-    Reads ``train_perplexity`` of ``"train"`` records, ``dev_perplexity`` of
-    ``"dev"`` records and ``rate_key`` of ``"train"`` records.
+    The x axis has integer ticks only (there is no step or epoch 0.5); a record
+    without a curve's field (or with None) is skipped for that curve. Nothing is
+    written when no curve has a point. extra: the extra that installs matplotlib
+    (named in the error when it is missing).
     """
-    records = read_metrics(metrics_path)
-    train = [r for r in records if r.get("kind") == "train"]
-    dev = [r for r in records if r.get("kind") == "dev" and r.get("dev_perplexity") is not None]
-    if not train:
+    lines = [
+        [(curve, _points(records, curve, x)) for curve in panel.curves] for panel in panels
+    ]
+    if not any(points[0] for panel_lines in lines for _, points in panel_lines):
         return
-    matplotlib = require("matplotlib", "plots")
+    matplotlib = require("matplotlib", extra)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, (ax_ppl, ax_rate) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_ppl.plot([r["step"] for r in train], [r["train_perplexity"] for r in train], label="train")
-    if dev:
-        ax_ppl.plot([r["step"] for r in dev], [r["dev_perplexity"] for r in dev], "o-", label="dev")
-    ax_ppl.set_yscale("log")
-    ax_ppl.set_xlabel("step")
-    ax_ppl.set_ylabel(perplexity_label)
-    ax_ppl.legend()
-    ax_ppl.grid(alpha=0.3)
-    ax_rate.plot([r["step"] for r in train], [r.get(rate_key) for r in train])
-    ax_rate.set_xlabel("step")
-    ax_rate.set_ylabel(rate_label)
-    ax_rate.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 4.5 * len(panels), 4), dpi=100, squeeze=False)
+    for ax, panel, panel_lines in zip(axes[0], panels, lines):
+        for curve, (xs, ys) in panel_lines:
+            if xs:
+                marker = "o" if curve.markers or len(xs) == 1 else None
+                ax.plot(xs, ys, marker=marker, label=curve.label)
+        if panel.log_scale and any(ys for _, (_, ys) in panel_lines):
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # a tick even for one point
+        ax.set_xlabel(x)
+        ax.set_ylabel(panel.ylabel)
+        if any(curve.label for curve, (xs, _) in panel_lines if xs):
+            ax.legend()
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_write_file(png_path) as tmp:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp)
     plt.close(fig)
+
+
+def _points(records: Sequence[Mapping[str, Any]], curve: Curve, x: str) -> Tuple[List[float], List[float]]:
+    """``(xs, ys)`` of ``curve``: its records that have both fields."""
+    chosen = [
+        r for r in records
+        if (curve.kind is None or r.get("kind") == curve.kind) and r.get(x) is not None and r.get(curve.key) is not None
+    ]
+    return [r[x] for r in chosen], [r[curve.key] for r in chosen]
 
 
 __all__ = [
     "METRICS_FILE", "METRICS_CSV_FILE", "CURVES_FILE", "append_metrics", "read_metrics", "truncate_metrics",
-    "write_metrics_csv", "plot_curves",
+    "write_metrics_csv", "Curve", "Panel", "perplexity_panels", "plot_curves",
 ]

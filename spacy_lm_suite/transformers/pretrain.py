@@ -81,10 +81,13 @@ from ..runs.metrics import (
     METRICS_CSV_FILE,
     METRICS_FILE,
     append_metrics,
+    perplexity_panels,
     plot_curves,
+    read_metrics,
     truncate_metrics,
     write_metrics_csv,
 )
+from ..runs.progress import postfix
 from ..runs.options import (
     require_at_least,
     require_finite_loss,
@@ -128,6 +131,8 @@ GPT2_EOS = "<|endoftext|>"
 GPT2_PAD = "<|pad|>"
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
+# curves.png: train and dev perplexity, and throughput, against steps
+CURVE_PANELS = perplexity_panels(rate_key="pieces_per_second", rate_label="pieces / s")
 # (hidden, layers, heads, intermediate)
 _SHAPES = {"tiny": (64, 2, 2, 128), "small": (256, 4, 4, 1024)}
 
@@ -640,6 +645,7 @@ def pretrain_transformer(
         elapsed_before = float(state["elapsed_seconds"])
         last_train_ppl: Optional[float] = state.get("last_train_perplexity")
         last_dev_ppl: Optional[float] = state.get("last_dev_perplexity")
+        last_train_loss: Optional[float] = None
         dev_before: Optional[float] = state.get("dev_perplexity_before")
         run_start = time.perf_counter()
         run_pieces = 0
@@ -699,7 +705,7 @@ def pretrain_transformer(
                 )
                 write_metrics_csv(output_dir / METRICS_FILE, output_dir / METRICS_CSV_FILE)
                 if final or time.perf_counter() - last_plot[0] > 60:
-                    plot_curves(output_dir / METRICS_FILE, output_dir / CURVES_FILE, rate_key="pieces_per_second", rate_label="pieces / s")
+                    plot_curves(read_metrics(output_dir / METRICS_FILE), output_dir / CURVES_FILE, panels=CURVE_PANELS)
                     last_plot[0] = time.perf_counter()
             barrier(world_size)
 
@@ -751,7 +757,8 @@ def pretrain_transformer(
                     "pieces_per_second": rate,
                 })
                 window = [0.0, 0, 0]
-                bar.set_postfix(loss=f"{train_loss:.3f}", pieces_s=f"{rate:.0f}")
+                last_train_loss = train_loss
+                bar.set_postfix(_bar_postfix(last_train_loss, last_dev_ppl, rate))
             warmup_end = head_warmup_steps > 0 and step == head_warmup_steps
             if step % eval_every == 0 or epoch_end or step == total_steps or warmup_end:
                 dev_ppl = evaluate()
@@ -760,6 +767,7 @@ def pretrain_transformer(
                     if warmup_end:
                         dev_before = dev_ppl
                     log({"kind": "dev", "step": step, "epoch": step / steps_per_epoch, "dev_loss": math.log(dev_ppl), "dev_perplexity": dev_ppl})
+                    bar.set_postfix(_bar_postfix(last_train_loss, last_dev_ppl, rate))
             if max_steps_this_run is not None and steps_this_run >= max_steps_this_run:
                 stop = True
             if max_minutes is not None:
@@ -785,6 +793,12 @@ def pretrain_transformer(
     finally:
         if owns_group:
             dist.destroy_process_group()
+
+
+def _bar_postfix(train_loss: Optional[float], dev_ppl: Optional[float], pieces_per_second: float) -> Dict[str, str]:
+    """What the progress bar shows after the step: the train loss and dev
+    perplexity logged so far (none before the first log step) and the throughput."""
+    return postfix(("loss", train_loss, ".3f"), ("dev_ppl", dev_ppl, ".1f"), ("pieces_s", pieces_per_second, ".0f"))
 
 
 def _loss_sum(net: torch.nn.Module, batch: Dict[str, torch.Tensor], *, objective: str) -> Tuple[torch.Tensor, int]:

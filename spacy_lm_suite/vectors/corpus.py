@@ -103,11 +103,13 @@ def write_corpus_file(
     normalizer: Normalizer = NORMALIZERS["exact"],
     tokenization: str = "",
     progress: bool = True,
+    total: Optional[int] = None,
 ) -> CorpusFile:
     """Tokenise, normalise and write ``texts`` to ``path``, one line per non-empty text.
 
     Tokens that normalise to an empty string are dropped; whitespace inside a
     normalised token splits it. Raises :class:`UserError` if no token is written.
+    total: the number of texts, for the progress bar (None: a count without percentage).
     """
     path = Path(path)
     started = time.perf_counter()
@@ -121,7 +123,7 @@ def write_corpus_file(
             yield text
 
     with path.open("w", encoding="utf-8", newline="\n") as out, tqdm(
-        unit=" texts", desc="tokenising", disable=not progress
+        total=total, unit=" texts", desc="tokenising", disable=not progress
     ) as bar:
         for tokens in tokenizer(counted(texts)):
             bar.update(1)
@@ -160,6 +162,7 @@ def prepare_corpus(
     fallback: the table's chain; its last step normalises the training tokens.
     """
     from ..data.rawtext import iter_texts
+    from ..runs.progress import count_texts
 
     texts = iter_texts(source, fmt=fmt, limit=limit, encoding=encoding)
     return write_corpus_file(
@@ -169,6 +172,7 @@ def prepare_corpus(
         normalizer=training_normalizer(fallback),
         tokenization=describe_tokenizer(tokenizer, pretokenized=pretokenized, fallback=fallback),
         progress=progress,
+        total=count_texts(source, fmt=fmt, encoding=encoding, limit=limit) if progress else None,
     )
 
 

@@ -176,3 +176,9 @@ def test_pretraining_folder_follows_the_umask(finished):
     for path in [finished, *finished.iterdir()]:
         expected = 0o777 & ~mask if path.is_dir() else 0o666 & ~mask
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_finished_run_leaves_no_checkpoint_folder(finished):
+    """ELMo's checkpoint is the run folder's own files (they are the model): no checkpoint/, no empty folder."""
+    assert not (finished / "checkpoint").exists()
+    assert not [path for path in finished.rglob("*") if path.is_dir() and not any(path.iterdir())]

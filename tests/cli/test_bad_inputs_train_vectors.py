@@ -53,13 +53,29 @@ def test_overwrite_replaces_only_an_earlier_run(trainer, text, tmp_path, capsys,
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # the earlier log is gone
 
 
+def _empty_folders(root):
+    return [path for path in Path(root).rglob("*") if path.is_dir() and not any(path.iterdir())]
+
+
 def test_completed_glove_run_leaves_no_empty_checkpoint_folder(text, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert run(["train-vectors", "glove", text, out, *SMALL["glove"]], capsys, monkeypatch)[0] == 0
-    assert not (out / "checkpoint").exists()
+    assert not (out / "checkpoint").exists() and not _empty_folders(out)
     state = json.loads((out / "state.json").read_text())
     assert state["complete"] and sorted(state["checkpoint_files"]) == ["config.json"]
     assert not list(out.rglob("*.tmp*"))
+
+
+def test_completed_word2vec_run_keeps_only_what_extend_needs(text, tmp_path, capsys, monkeypatch):
+    """checkpoint/ stays (not empty): --extend trains its model on more text."""
+    out = tmp_path / "run"
+    assert run(["train-vectors", "word2vec", text, out, *SMALL["word2vec"]], capsys, monkeypatch)[0] == 0
+    assert sorted(path.name for path in (out / "checkpoint").iterdir()) == ["loss_sample.npz", "word2vec.model"]
+    assert not _empty_folders(out) and not list(out.rglob("*.tmp*"))
+    state = json.loads((out / "state.json").read_text())
+    assert state["complete"] and sorted(state["checkpoint_files"]) == [
+        "checkpoint/loss_sample.npz", "checkpoint/word2vec.model", "config.json",
+    ]
 
 
 def test_resume_refusals(text, tmp_path, capsys, monkeypatch):

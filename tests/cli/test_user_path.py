@@ -35,20 +35,55 @@ def test_version(capsys, monkeypatch):
     (["convert-vectors", "x", "y", "-F", "hdf5"], "--output-format"),
     (["train-vectors", "word2vec", "x", "y", "-a", "sg"], "--architecture"),
     (["pretrain-elmo", "x", "y", "--preset", "huge"], "--preset"),
+    (["pretrain-elmo", "x", "y", "--tokenizer", "bpe"], "--tokenizer"),
+    (["pretrain-elmo", "x", "y", "--format", "txt"], "--format"),
+    (["pretrain-transformer", "x", "y", "--objective", "xlm"], "--objective"),
+    (["pretrain-transformer", "x", "y", "--format", "txt"], "--format"),
+    (["pretrain-transformer", "x", "y", "--preset", "base"], "--preset"),
+    (["generate", "m", "hi", "--dtype", "fp8"], "--dtype"),
+    (["generate", "m", "hi", "--quantize", "int4"], "--quantize"),
+    (["annotate", "p", "x", "y", "--format", "txt"], "--format"),
+    (["train-vectors", "glove", "x", "y", "--format", "txt"], "--format"),
 ])
 def test_choices_are_one_line_errors(args, option, capsys, monkeypatch):
     code, out = run(args, capsys, monkeypatch)
     assert code == 1 and out.count("\u2718") == 1 and f"{option}: expected one of" in out and "Traceback" not in out
 
 
-def test_choices_listed_in_help(capsys, monkeypatch):
-    code, out = run(["convert-vectors", "--help"], capsys, monkeypatch)
-    assert code == 0 and "[table|pipeline|w" in out
+@pytest.mark.parametrize("command, listed", [
+    (["convert-vectors"], ["[table|pipeline|w"]),
+    (["pretrain-elmo"], ["[tiny|small|medium]", "[spacy|whitespace]", "[auto|lines|paragraphs|jsonl|spacy]"]),
+    (["pretrain-transformer"], ["[mlm|clm]", "[tiny|small]", "[auto|lines|paragraphs|jsonl|spacy]"]),
+    (["generate"], ["[float32|bfloat16|float16]", "[int8]"]),
+])
+def test_choices_listed_in_help(command, listed, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out = run([*command, "--help"], capsys, monkeypatch)
+    assert code == 0 and all(choices in out for choices in listed), out
 
 
-def test_pretrain_elmo_defaults_to_small(capsys, monkeypatch):
+def test_cli_choices_are_the_librarys():
+    """The CLI keeps some lists itself (--help imports no torch): they must be the library's."""
+    import inspect
+
+    from spacy_lm_suite.cli import TEXT_FORMATS, elmo, pretrain_transformer
+    from spacy_lm_suite.data.rawtext import FORMATS
+    from spacy_lm_suite.elmo import config as elmo_config
+    from spacy_lm_suite.elmo.pretrain import pretrain_elmo
+
+    assert TEXT_FORMATS == FORMATS
+    assert elmo.PRESETS == elmo_config.PRESETS and elmo.DEFAULT_PRESET == elmo_config.DEFAULT_PRESET
+    assert inspect.signature(pretrain_elmo).parameters["config"].default == elmo_config.DEFAULT_PRESET
+    transformers_pretrain = pytest.importorskip("spacy_lm_suite.transformers.pretrain")
+    assert pretrain_transformer.OBJECTIVES == transformers_pretrain.OBJECTIVES
+    assert pretrain_transformer.PRESETS == transformers_pretrain.PRESETS
+
+
+def test_pretrain_elmo_defaults_to_the_recommended_preset(capsys, monkeypatch):
+    """medium: the shape docs/elmo.md pretrains and ships (tiny is for tests)."""
+    monkeypatch.setenv("COLUMNS", "200")
     code, out = run(["pretrain-elmo", "--help"], capsys, monkeypatch)
-    assert code == 0 and "default: small" in out
+    assert code == 0 and "default: medium" in out
 
 
 def test_hint_and_run_folder(glove_run, capsys, monkeypatch, tmp_path):

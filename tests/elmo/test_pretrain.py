@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -288,3 +289,23 @@ def test_run_killed_before_its_first_checkpoint_starts_again_with_resume(tmp_pat
         pretrain_elmo(texts=texts, output_dir=out, steps=4, **ARGS)
     result = pretrain_elmo(texts=texts, output_dir=out, steps=4, checkpoint_every=2, resume=True, **ARGS)
     assert result.finished and json.loads((out / "state.json").read_text())["step"] == 4
+
+
+def test_progress_bars_have_totals_and_no_perplexity_before_it_is_known(tmp_path, capsys):
+    """Reading shows N/N texts; a dev evaluation before the first log step shows no ``ppl=nan``."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_texts(40)) + "\n", encoding="utf-8")
+    args = {**ARGS, "log_every": 3, "dev_fraction": 0.1, "progress": True}
+    pretrain_elmo(texts=str(corpus), output_dir=tmp_path / "file", steps=4, checkpoint_every=4, eval_every=1, **args)
+    err = capsys.readouterr().err
+    assert "reading train: 100%" in err and "40/40" in err, err
+    assert "nan" not in err and "dev_ppl=" in err and re.search(r"[ ,]ppl=\d", err), err
+    pretrain_elmo(texts=synthetic_texts(40), output_dir=tmp_path / "list", steps=1, **args)
+    assert "reading train: 100%" in capsys.readouterr().err
+
+
+def test_default_preset_is_medium():
+    """The shape docs/elmo.md pretrains and ships; tiny is for tests."""
+    import inspect
+
+    assert inspect.signature(pretrain_elmo).parameters["config"].default == "medium"

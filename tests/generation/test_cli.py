@@ -83,7 +83,8 @@ def test_a_hugging_face_folder_with_a_template_and_stop(tiny_folders, capsys, mo
         (["--chat"], "no chat template"),
         (["--temperature", "nan", "--sample"], "temperature must be a finite number > 0"),
         (["--threads", "0"], "threads must be an integer >= 1"),
-        (["--quantize", "int4"], "unknown quantize setting"),
+        (["--quantize", "int4"], "--quantize: expected one of int8, found 'int4'"),
+        (["--dtype", "fp8"], "--dtype: expected one of float32, bfloat16, float16, found 'fp8'"),
     ],
 )
 def test_errors_are_one_line(extra, message, tiny_folders, capsys, monkeypatch):

@@ -59,3 +59,12 @@ def test_bad_input(tmp_path):
         write_corpus_file(["...", "  "], tmp_path / "c.txt", normalizer=lambda t: t.strip("."), progress=False)
     with pytest.raises(UserError, match="language code"):
         spacy_tokenizer("no-such-language")
+
+
+def test_tokenising_bar_has_a_total(tmp_path, capsys):
+    """The bar shows N/N texts (a percentage and an ETA), not just a count."""
+    path = tmp_path / "in.txt"
+    path.write_text("one two\nthree\n\nfour five six\n", encoding="utf-8")
+    prepare_corpus(path, tmp_path / "c.txt", pretokenized=True, progress=True)
+    err = capsys.readouterr().err
+    assert "tokenising: 100%" in err and "3/3" in err, err
