@@ -220,6 +220,37 @@ def test_minilm_bank_senses_and_no_w007(minilm_dir):
             assert river @ account < river @ stream - margin, layer
 
 
+SENSES = [  # (word, anchor sentence, same sense, other sense)
+    ("bank", "we walked along the river bank", "the muddy bank of the stream", "she opened a bank account"),
+    ("bat", "the bat flew out of the cave", "a bat hangs upside down at night", "he swung the baseball bat"),
+    ("spring", "flowers bloom in spring", "the warm days of spring", "water from a mountain spring"),
+    ("plant", "the plant needs water and sun", "a green plant in a pot", "the car plant closed"),
+    ("bark", "the dog began to bark", "I heard the dogs bark loudly", "the bark of the old tree"),
+    ("match", "he lit a match", "a box of match sticks", "we won the football match"),
+    ("cell", "the prisoner sat in his cell", "a locked cell in the jail", "a cell divides in biology"),
+    ("fair", "the judge was fair", "a fair and honest decision", "we rode rides at the county fair"),
+]
+
+
+@pytest.mark.slow
+def test_minilm_token_vectors_separate_word_senses_in_sentences(minilm_dir):
+    """On token.vector (the default last layer): the same sense is closer than the other
+    (measured: mean margin 0.099, 7 of 8; the embedding layer alone: 0.012, 4 of 8)."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lm_transformer", config={"model": {"name": str(minilm_dir), "grad": False}})
+    nlp.initialize()
+
+    def vector(text, word):
+        v = [t for t in nlp(text) if t.text == word][0].vector
+        return v / numpy.linalg.norm(v)
+
+    margins = []
+    for word, anchor, same, other in SENSES:
+        a, b, c = vector(anchor, word), vector(same, word), vector(other, word)
+        margins.append(float(a @ b - a @ c))
+    assert numpy.mean(margins) >= 0.05 and sum(m > 0 for m in margins) >= 7, margins
+
+
 @pytest.mark.slow
 def test_a_1m_character_doc_under_an_rss_ceiling(tiny_bert_dir, tmp_path):
     """Prediction with no listener keeps one layer per batch: the peak stays near the
