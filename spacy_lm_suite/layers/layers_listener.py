@@ -61,6 +61,14 @@ class LayersListener(Model):
         self._outputs: Optional[List[Floats3d]] = None
         self._backprop: Optional[Callable] = None
 
+    def __getstate__(self):
+        """Pickled without the last training batch it received (its backprop callback
+        is a closure): a pipeline trained in this process still pickles for spawn workers."""
+        state = super().__getstate__()  # (__dict__, slots) for thinc's slotted Model
+        attributes, slots = state if isinstance(state, tuple) else (state, None)
+        attributes = {**attributes, "_docs": None, "_outputs": None, "_backprop": None}
+        return (attributes, slots) if slots is not None else attributes
+
     def connect(self, component, *, width: Optional[int], n_layers: Optional[int]) -> None:
         """Listen to ``component``, whose layers are ``n_layers`` arrays of ``width`` (None: not known yet)."""
         self.upstream = component

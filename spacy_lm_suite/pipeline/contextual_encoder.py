@@ -83,6 +83,26 @@ class ContextualEncoder(TrainablePipe):
         self.optimizer = optimizer
         self._last: Optional[Tuple[List[Doc], List[Floats3d]]] = None
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickled without its own optimizer: thinc's learning-rate schedules are Python
+        generators, which cannot be pickled (``nlp.pipe(n_process=2)`` under spawn pickles
+        the pipeline). A copy made that way predicts; training it is refused (see
+        :meth:`finish_update`); ``spacy.load`` rebuilds the optimizer from the config."""
+        state = dict(self.__dict__)
+        state["_unpickled_without_optimizer"] = state.get("optimizer") is not None
+        state["optimizer"] = None
+        state["_last"] = None
+        return state
+
+    def __reduce_ex__(self, protocol):
+        # spaCy's TrainablePipe is a Cython class whose generated pickling copies
+        # ``__dict__`` as the last item of its state, bypassing __getstate__.
+        reduced = super().__reduce_ex__(protocol)
+        state = reduced[2] if len(reduced) > 2 else None
+        if isinstance(state, tuple) and state and isinstance(state[-1], dict):
+            reduced = (reduced[0], reduced[1], (*state[:-1], self.__getstate__()), *reduced[3:])
+        return reduced
+
     @property
     def encoder(self) -> Model:
         return self.model.get_ref("encoder")
@@ -218,6 +238,11 @@ class ContextualEncoder(TrainablePipe):
         (spaCy's global optimizer, as spacy-transformers does)."""
         self._last = None
         if self.optimizer is None:
+            if getattr(self, "_unpickled_without_optimizer", False):
+                raise UserError(
+                    f"{self.name}: this copy of the pipeline was unpickled, which drops the component's own "
+                    "optimizer (its schedule cannot be pickled): train a pipeline loaded with spacy.load instead"
+                )
             super().finish_update(sgd)
             return
         self.model.finish_update(self.optimizer)

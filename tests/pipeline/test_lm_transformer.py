@@ -297,6 +297,34 @@ def test_the_encoder_optimizer_updates_only_the_encoder(tiny_bert_dir):
     assert nlp.get_pipe("ner").model.to_bytes() == ner_before
 
 
+@pytest.mark.parametrize("start_method", ["spawn"])
+def test_a_pipeline_with_an_encoder_optimizer_pickles_and_runs_under_spawn(tiny_bert_dir, start_method, tmp_path, monkeypatch):
+    """The component's own optimizer (a warmup_linear schedule: a Python generator) is
+    not pickled; the unpickled copy predicts, and refuses to train rather than silently
+    switching to spaCy's optimizer."""
+    import multiprocessing
+    import pickle
+
+    import spacy.language
+
+    schedule = {"@schedules": "warmup_linear.v1", "warmup_steps": 2, "total_steps": 10, "initial_rate": 1e-3}
+    nlp = blank_with_transformer(tiny_bert_dir)
+    nlp.get_pipe("lm_transformer").optimizer = spacy.util.registry.resolve(
+        {"o": {"@optimizers": "Adam.v1", "learn_rate": schedule}})["o"]
+    add_ner(nlp)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in NER_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer)
+    copy = pickle.loads(pickle.dumps(nlp))
+    texts = [text for text, _ in NER_DATA] + ODD_TEXTS
+    assert_same_docs([nlp(t) for t in texts], [copy(t) for t in texts], atol=1e-5)
+    with pytest.raises(UserError, match="unpickled, which drops the component's own optimizer"):
+        copy.update(examples, sgd=copy.resume_training())
+    monkeypatch.setattr(spacy.language, "mp", multiprocessing.get_context(start_method))
+    assert_same_docs([nlp(t) for t in texts], list(nlp.pipe(texts, batch_size=2, n_process=2)), atol=1e-4)
+    assert nlp.get_pipe("lm_transformer").optimizer is not None  # the original keeps it
+
+
 def test_an_optimizer_on_a_frozen_encoder_is_an_error(tiny_bert_dir):
     nlp = spacy.blank("en")
     with pytest.raises(UserError, match="an optimizer is set but the encoder is frozen"):
