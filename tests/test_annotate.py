@@ -238,6 +238,34 @@ def test_cli(pipeline, corpus, tmp_path, monkeypatch, capsys):
     assert code == 1 and "not a spaCy pipeline folder" in text and not (tmp_path / "out3").exists()
 
 
+def test_a_generator_pipeline_writes_its_generated_text(corpus, tmp_path, one_torch_thread):
+    """An ``lm_generator`` pipeline (a tiny random GPT-2 built in-process, greedy): ``generated`` in each
+    JSONL record and ``doc._.generated`` in the ``.spacy`` shards, both equal to ``nlp.pipe``."""
+    from spacy_lm_suite.generation.tiny import build_tiny_causal_lm
+
+    nlp = spacy.blank("en")
+    config = {"model": str(build_tiny_causal_lm(tmp_path / "gpt2")), "truncation": "left", "batch_size": 4,
+              "decoding": {"max_new_tokens": 8}}
+    nlp.add_pipe("lm_generator", config=config)
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "generator")
+    limit = 12  # shards of 5, 5, 2
+    want = [(doc.text, doc._.generated) for doc in spacy.load(tmp_path / "generator").pipe(iter_texts(corpus, limit=limit))]
+    assert len(want) == limit and all(isinstance(text, str) for _, text in want) and any(text for _, text in want)
+
+    run(tmp_path / "generator", corpus, tmp_path / "jsonl", output_format="jsonl", limit=limit, shard_size=5, batch_size=4)
+    records = jsonl_output(tmp_path / "jsonl")
+    assert [r["id"] for r in records] == list(range(limit))
+    assert [(r["text"], r["generated"]) for r in records] == want
+    assert all(r["ents"] == [] and r["cats"] == {} for r in records)
+
+    run(tmp_path / "generator", corpus, tmp_path / "spacy", output_format="spacy", limit=limit, shard_size=5, batch_size=4)
+    vocab = spacy.blank("en").vocab
+    shards = sorted((tmp_path / "spacy").glob("shard-*.spacy"))
+    docs = [doc for shard in shards for doc in DocBin().from_disk(shard).get_docs(vocab)]
+    assert len(shards) == 3 and [(doc.text, doc._.generated) for doc in docs] == want
+
+
 def test_ray_batch_annotator_parts_join_into_the_local_shard(pipeline, corpus):
     """What each Ray actor does, without Ray: consecutive batches, joined in order."""
     import numpy

@@ -30,3 +30,125 @@ def test_named_configs_scripts_and_assets_exist(project):
             for word in shlex.split(line):
                 if word.endswith((".cfg", ".py")) or word.startswith("assets/"):
                     assert (REPO / word).exists(), f"{command['name']}: {word}"
+
+
+PACKAGE_STEPS = {"package-ner": "lm_suite_ner", "package-textcat": "lm_suite_textcat", "package-generator": "lm_suite_generator"}
+
+
+def commands_by_name(project):
+    return {command["name"]: command for command in project["commands"]}
+
+
+def test_package_workflow_builds_the_wheels_package_check_installs(project):
+    """package-suite, a wheel per pipeline var, the tiny generator, then the fresh-venv check of exactly those."""
+    commands = commands_by_name(project)
+    assert project["workflows"]["package"][0] == "package-suite" and project["workflows"]["package"][-1] == "package-check"
+    assert set(PACKAGE_STEPS) | {"generator-tiny"} <= set(project["workflows"]["package"])
+    check = shlex.split(commands["package-check"]["script"][0])
+    assert check[:2] == ["python", "scripts/check_wheels.py"]
+    assert check[check.index("--suite") + 1] == "packages/dist" == commands["package-suite"]["outputs"][0]
+    assert "python -m pip wheel --no-deps -w packages/dist ." in commands["package-suite"]["script"]
+    version = project["vars"]["package_version"]
+    for step, name in PACKAGE_STEPS.items():
+        words = shlex.split(commands[step]["script"][0])
+        assert words[:3] == ["python", "-m", "spacy"] and words[words.index("--name") + 1] == name
+        assert words[words.index("--build") + 1] == "wheel" and words[3] == "package"
+        assert words[4] == commands[step]["deps"][0]  # the pipeline is the step's dependency (a var)
+        (output,) = commands[step]["outputs"]
+        assert output == f"packages/en_{name}-{version}" and output in check and output in commands["package-check"]["deps"]
+    assert project["vars"]["package_generator_pipeline"] in commands["generator-tiny"]["outputs"]
+
+
+def load_check_wheels():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_wheels", REPO / "scripts" / "check_wheels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_pipeline_wheel(folder: Path, name: str, config: str) -> Path:
+    import zipfile
+
+    wheel = folder / f"{name}-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(f"{name}/__init__.py", "")
+        archive.writestr(f"{name}/{name}-0.1.0/config.cfg", config)
+    return wheel
+
+
+def test_check_wheels_reads_the_extras_a_pipeline_needs(tmp_path):
+    check_wheels = load_check_wheels()
+    cases = {
+        "en_core": ('[components.ner]\nfactory = "ner"\n', []),
+        "en_minilm": ('[components.lm_transformer]\nfactory = "lm_transformer"\n', ["transformers"]),
+        "en_stacked": ('[x]\n@architectures = "spacy-lm-suite.ELMoListener.v1"\n', ["elmo"]),
+        "en_gen": ('[components.lm_generator]\nfactory = "lm_generator"\n', ["generator"]),
+    }
+    for name, (config, extras) in cases.items():
+        assert check_wheels.pipeline_needs(fake_pipeline_wheel(tmp_path, name, config)) == (name, extras)
+    folder = tmp_path / "pkg"
+    (folder / "dist").mkdir(parents=True)
+    wheel = fake_pipeline_wheel(folder / "dist", "en_core", "")
+    assert check_wheels.find_wheel(folder, "*.whl", "pipeline wheel") == wheel.resolve()
+
+
+def run_check_wheels(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "check_wheels.py"), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_check_wheels_fails_in_one_line_before_making_a_venv(tmp_path):
+    import zipfile
+
+    work = tmp_path / "work"
+    work.mkdir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pipeline = fake_pipeline_wheel(tmp_path, "en_core", '[components.ner]\nfactory = "ner"\n')
+    not_a_pipeline = tmp_path / "en_empty-0.1.0-py3-none-any.whl"
+    stale_suite = tmp_path / "spacy_lm_suite-0.1.0-py3-none-any.whl"
+    for wheel, files in [(not_a_pipeline, ["en_empty/__init__.py"]), (stale_suite, ["spacy_lm_suite/__init__.py", "spacy_lm_suite/gone.py"])]:
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for name in files:
+                archive.writestr(name, "")
+    cases = [
+        ([tmp_path / "missing"], "missing: no such pipeline wheel"),
+        ([empty], "empty: holds no pipeline wheel"),
+        ([not_a_pipeline], "not a spaCy pipeline wheel (no en_empty/en_empty-0.1.0/config.cfg)"),
+        ([pipeline, "--suite", empty], "empty: holds no spacy-lm-suite wheel"),
+        ([pipeline, "--suite", tmp_path / "nowhere"], "nowhere: no such spacy-lm-suite wheel"),
+        ([pipeline, "--suite", stale_suite], "does not match spacy_lm_suite/ (modules not in the source: spacy_lm_suite/gone.py"),
+    ]
+    for args, message in cases:
+        done = run_check_wheels(*args, "--work-dir", work, cwd=tmp_path)
+        assert done.returncode == 1 and done.stdout == "", done.stderr
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("check_wheels: error: ") and message in done.stderr
+    assert list(work.iterdir()) == []  # no venv was made
+
+
+def test_the_annotate_step_runs_as_written(project, tmp_path, monkeypatch, capsys):
+    """The step's own command line, on a tiny rule-based pipeline and the first texts of the sample."""
+    import spacy
+    import sys
+
+    from spacy_lm_suite.cli import main
+
+    (command,) = [c for c in project["commands"] if c["name"] == "annotate"]
+    words = shlex.split(command["script"][0])
+    assert words[:4] == ["python", "-m", "spacy_lm_suite", "annotate"] and words[4] == project["vars"]["annotate_pipeline"]
+    assert words[6] == "metrics/annotate-gutenberg" and command["outputs"] == ["metrics/annotate-gutenberg/annotate.json"]
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": "Emma"}])
+    nlp.to_disk(tmp_path / "ruler")
+    words[4], words[6] = str(tmp_path / "ruler"), str(tmp_path / "out")
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *words[3:], "--limit", "30", "-q"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None), capsys.readouterr()
+    assert (tmp_path / "out" / "annotate.json").is_file() and (tmp_path / "out" / "shard-00000.jsonl").is_file()
