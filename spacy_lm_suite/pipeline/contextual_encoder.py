@@ -158,9 +158,17 @@ class ContextualEncoder(TrainablePipe):
         return layers
 
     def layers_for(self, docs: Sequence[Doc]) -> List[Floats3d]:
-        """The layers of ``docs``: those of the last ``predict`` if it was the same docs, else computed now."""
-        if self._last is not None and same_docs(docs, self._last[0]):
-            return self._last[1]
+        """The layers of ``docs``: those of the last ``predict`` if every doc was in it
+        (the same batch, or part of it in any order: spaCy's parser predicts sorted
+        sub-batches of a quarter of the batch), else computed now."""
+        if self._last is not None:
+            cached_docs, layers = self._last
+            if same_docs(docs, cached_docs):
+                return layers
+            index = {id(doc): i for i, doc in enumerate(cached_docs)}  # the cached docs are alive: ids are unique
+            positions = [index.get(id(doc)) for doc in docs]
+            if docs and all(position is not None for position in positions):
+                return [layers[position] for position in positions]
         return self.predict_layers(list(docs))
 
     def predict_tensors(self, docs: List[Doc]) -> Optional[List[Floats2d]]:

@@ -102,6 +102,19 @@ def test_pipe_with_any_batch_size_equals_calling_one_by_one(ner_nlp):
         assert_same_docs(serial, list(ner_nlp.pipe(texts, batch_size=batch_size)), atol=1e-4)
 
 
+def test_the_encoder_runs_once_per_batch_when_the_parser_predicts_sub_batches(ner_nlp, monkeypatch):
+    """spaCy's parser predicts length-sorted sub-batches of a quarter of the batch: the
+    listener gets their layers from the batch's, without running the encoder again."""
+    component = ner_nlp.get_pipe("lm_transformer")
+    calls = []
+    predict_layers = component.predict_layers
+    monkeypatch.setattr(component, "predict_layers", lambda docs: calls.append(len(docs)) or predict_layers(docs))
+    texts = [text for text, _ in NER_DATA] * 30
+    docs = list(ner_nlp.pipe(texts, batch_size=40))
+    assert calls == [40, 40, 10]
+    assert [entities(d) for d in docs] == [entities(ner_nlp(t)) for t in texts]
+
+
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_pipe_with_two_processes_equals_calling_one_by_one(ner_nlp, start_method, tmp_path, monkeypatch):
     """spawn pickles the pipeline into each worker (fork does not); a loaded pipeline, as users run it."""
