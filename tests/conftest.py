@@ -1,6 +1,5 @@
 """Shared fixtures: where the real benchmark data lives, and the embedded samples."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,12 +10,7 @@ ASSETS_DIR = REPO_ROOT / "assets"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/tiny_hf.py
 
 
-def find_datasets_dir() -> Path:
-    """``$SPACY_LM_SUITE_DATASETS`` or ``../shared/datasets`` beside the repo root."""
-    configured = os.environ.get("SPACY_LM_SUITE_DATASETS")
-    if configured:
-        return Path(configured)
-    return REPO_ROOT.parent / "shared" / "datasets"
+from datasets_path import find_datasets_dir  # noqa: E402 (tests/ is on sys.path just above)
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import find_datasets_dir
+from datasets_path import find_datasets_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
