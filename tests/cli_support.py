@@ -8,13 +8,19 @@ import pytest
 from spacy_lm_suite.cli import main
 
 
-def run(args, capsys, monkeypatch):
-    """``(exit code, output on one line)`` of ``spacy-lm-suite ARGS``."""
+def run_output(args, capsys, monkeypatch):
+    """``(exit code, output as printed)`` of ``spacy-lm-suite ARGS``, run in-process."""
     monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
     with pytest.raises(SystemExit) as exit_info:
         main()
     captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
+    return exit_info.value.code, captured.out + captured.err
+
+
+def run(args, capsys, monkeypatch):
+    """``(exit code, output on one line)`` of ``spacy-lm-suite ARGS`` (wasabi's wrapping undone)."""
+    code, output = run_output(args, capsys, monkeypatch)
+    return code, " ".join(output.split())
 
 
 def snapshot(root):

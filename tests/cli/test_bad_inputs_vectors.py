@@ -7,14 +7,12 @@ byte, the output left as it was.
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spacy_lm_suite.cli import main
-from cli_support import snapshot
+from cli_support import run, snapshot
 from spacy_lm_suite.runs.outputs import MANIFEST_FILE
 from spacy_lm_suite.vectors.formats import read_vectors
 from spacy_lm_suite.vectors.table import LMVectors
@@ -30,13 +28,6 @@ def glove(tmp_path):
     return path
 
 
-def run(args, capsys, monkeypatch):
-    """Run the CLI in-process: (exit code, output with wasabi's wrapping undone)."""
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
 
 
 def assert_fails(args, message, capsys, monkeypatch):

@@ -1,11 +1,10 @@
 import json
-import sys
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_lm_suite.cli import main
+from cli_support import run_output as run
 
 PATTERNS = [
     {"label": "person", "pattern": [{"IS_TITLE": True}, {"IS_TITLE": True}]},
@@ -13,13 +12,6 @@ PATTERNS = [
 ]
 
 
-def run(args, capsys, monkeypatch):
-    """Run the CLI in-process as `python -m spacy_lm_suite ARGS`: (exit code, output)."""
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 @pytest.fixture(scope="module")

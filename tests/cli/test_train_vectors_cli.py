@@ -1,20 +1,12 @@
 """``train-vectors word2vec|glove``: help, a full small run, resume, bad input."""
 
 import json
-import sys
 
 import pytest
 
-from spacy_lm_suite.cli import main
+from cli_support import run_output as run
 
 
-def run(args, capsys, monkeypatch):
-    """Run the CLI in-process as `python -m spacy_lm_suite ARGS`: (exit code, output)."""
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import spacy
 
-from spacy_lm_suite.cli import main
+from cli_support import run_output as run
 from spacy_lm_suite.vectors.formats import read_vectors, write_word2vec
 from spacy_lm_suite.vectors.loading import load_vectors
 from spacy_lm_suite.vectors.table import LMVectors
@@ -25,13 +25,6 @@ def glove(tmp_path):
     return path
 
 
-def run(args, capsys, monkeypatch):
-    """Run the CLI in-process as `python -m spacy_lm_suite ARGS`: (exit code, output)."""
-    monkeypatch.setattr(sys, "argv", ["spacy-lm-suite", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 @pytest.mark.parametrize("command", ["convert-vectors", "coverage", "evaluate-vectors"])
