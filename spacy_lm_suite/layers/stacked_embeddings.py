@@ -163,7 +163,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2
     kept = [f * m if m is not None else f for f, m in zip(features, masks)]
 
     if model.attrs["mode"] == "concat":
-        Y, backprop_projection = projections[0](ops.xp.hstack(kept) if kept else ops.alloc2f(n_tokens, 0), is_train)
+        Y, backprop_projection = projections[0](ops.xp.hstack(kept), is_train)  # kept: two parts or more
 
         def backprop_concat(d_outputs: List[Floats2d]) -> List[Doc]:
             d_kept = backprop_projection(ops.flatten(d_outputs) if n_tokens else ops.alloc2f(0, width))
