@@ -73,8 +73,9 @@ LABEL_MAPS: Dict[str, LabelMap] = {
 """Built-in ``--label-map`` names: predicted label -> data type. A label a map
 does not name (``ontonotes-to-conll``: DATE, CARDINAL, MONEY, ...) is dropped."""
 
-SEED_KEYS = (("system", "seed"), ("training", "seed"))
-"""Config settings ignored when deciding that pipelines share a config."""
+SEED_KEYS = (("system", "seed"), ("training", "seed"), ("training", "logger"))
+"""Config settings ignored when deciding that pipelines share a config: the seeds, and
+the logger (where a run writes its log files changes nothing it learns)."""
 _SEED_SUFFIX = re.compile(r"[-_]seed\d+$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+[-\d.]")

@@ -6,7 +6,8 @@ ignores every other key of ``losses``, so the auxiliary masked-LM loss of
 seen. This logger wraps ``spacy.ConsoleLogger.v3`` (same options, same
 table) and adds one column per component with an active auxiliary loss:
 ``mlm`` (``mlm <name>`` when several have one). The column is in the JSONL
-``output_file`` as well, and ``csv_file`` writes the same rows as CSV.
+``output_file`` as well, and ``csv_file`` writes the same rows as CSV, with
+the training seconds and words so far (spaCy's JSONL has neither).
 
     [training.logger]
     @loggers = "spacy-lm-suite.ConsoleLogger.v1"
@@ -100,7 +101,9 @@ class _WithAuxColumns:
 
 
 class _CsvLog:
-    """The logged rows as CSV: epoch, step, one loss per column of the table, scores, score."""
+    """The logged rows as CSV: epoch, step, one loss per column of the table, scores, score,
+    then ``seconds`` (training time so far) and ``words`` (words seen), for curves at
+    equal wall-clock time as well as equal steps."""
 
     def __init__(self, path: Union[str, Path], nlp, columns: List[Tuple[str, str]], stdout: IO) -> None:
         self.path = Path(path)
@@ -116,7 +119,7 @@ class _CsvLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("w", encoding="utf-8", newline="")
         self.writer = csv.writer(self.file)
-        self.writer.writerow(["epoch", "step", *(f"loss {p}" for p in pipes), *self.scores, "score"])
+        self.writer.writerow(["epoch", "step", *(f"loss {p}" for p in pipes), *self.scores, "score", "seconds", "words"])
         self.file.flush()
 
     def write(self, info: Dict[str, Any]) -> None:
@@ -127,7 +130,8 @@ class _CsvLog:
             value = info["other_scores"].get(col, 0.0)
             scores.append(value if isinstance(value, (int, float)) else "")
         losses = [float(info["losses"].get(p, 0.0)) for p in self.losses]
-        self.writer.writerow([info["epoch"], info["step"], *losses, *scores, info["score"]])
+        self.writer.writerow([info["epoch"], info["step"], *losses, *scores, info["score"],
+                              info.get("seconds", ""), info.get("words", "")])
         self.file.flush()
 
     def close(self) -> None:

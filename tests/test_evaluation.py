@@ -66,6 +66,8 @@ def save_ruler(path, patterns, *, seed=0, lang="en"):
     nlp = spacy.blank(lang)
     nlp.add_pipe("entity_ruler").add_patterns(patterns)
     nlp.config["system"]["seed"] = seed
+    # each run logs into its own folder: a setting that does not split the seeds' group
+    nlp.config["training"]["logger"] = {"@loggers": "spacy-lm-suite.ConsoleLogger.v1", "csv_file": str(path / "log.csv")}
     nlp.to_disk(path)
     return path
 

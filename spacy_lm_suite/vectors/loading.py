@@ -85,6 +85,10 @@ def load_vectors(
     else:
         words, data = read_vectors(path, format=format, truncate=truncate, normalize=normalize, errors=errors)
         table = LMVectors(words=words, data=data, fallback=chain or DEFAULT_FALLBACK)
+    if table.data.shape[0] == 0:
+        raise InputFormatError(
+            path, "has no vector rows: give a vectors file, a table or a spaCy pipeline that has vectors"
+        )
     if name is not None or table.name is None:
         table.name = name if name is not None else path.name
     if prune:

@@ -63,3 +63,12 @@ def test_train_a_few_steps_and_reload(config, data, tiny_bert_dir, tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out" / "model-best")], capture_output=True, text=True)
     kinds = {"elmo": ["elmo", "static"], "minilm": ["static", "transformer"], "all": ["elmo", "static", "transformer"]}
     assert out.stdout.strip() == str(kinds[config.split("_")[-1][:-4]]), out.stderr[-3000:]
+
+
+def test_the_demo_elmo_config_passes_debug_config(data):
+    wnut = REPO / "assets" / "wnut17"
+    result = run_spacy("debug", "config", "configs/demo_ner_wnut17_elmo.cfg", "--paths.train", str(wnut / "train.conll"),
+                       "--paths.dev", str(wnut / "dev.conll"), "--paths.vectors", str(data / "vectors.txt"),
+                       "--paths.elmo", str(data / "elmo"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Config is valid" in result.stdout

@@ -187,6 +187,7 @@ def test_the_console_logger_shows_the_aux_loss_column_and_writes_it(tiny_bert_di
     csv_lines = (tmp_path / "log.csv").read_text().splitlines()
     assert csv_lines[0].startswith("epoch,step,loss lm_transformer,loss mlm,loss ner")
     assert float(csv_lines[1].split(",")[3]) == pytest.approx(mlm)
+    assert csv_lines[0].endswith(",score,seconds,words") and csv_lines[1].endswith(",0.5,1,10")
 
 
 def test_the_console_logger_without_aux_loss_is_spacys(tiny_bert_dir):

@@ -68,6 +68,13 @@ def test_load_spacy_pipeline_dirs(glove, tmp_path):
     np.testing.assert_array_equal(table["Good"], data()[3])
 
 
+def test_a_pipeline_without_vectors_is_a_clear_error(tmp_path):
+    # it would load as an empty table, and spaCy's StaticVectors would then fail with an IndexError
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    with pytest.raises(InputFormatError, match="blank.*has no vector rows"):
+        load_vectors(tmp_path / "blank")
+
+
 def test_load_errors(tmp_path, glove):
     with pytest.raises(InputFormatError, match="no such file"):
         load_vectors(tmp_path / "missing")
