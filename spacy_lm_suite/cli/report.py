@@ -33,3 +33,31 @@ def report_command(
     msg.good(f"Wrote the report to {output_dir}:")
     for name in REPORT_FILES:  # one full path per line, never wrapped
         typer.echo(str(output_dir.resolve() / name))
+
+
+@app.command("report-grid")
+def report_grid_command(
+    grid: Path = typer.Argument(..., help="The grid file (YAML): datasets (columns) and rows with their runs by glob"),
+    output: Path = typer.Option(Path("reports"), "--output", "-o", help="Folder for report.md, report.json and the plots"),
+    evaluations: List[Path] = typer.Option(
+        [], "--evaluations", "-e",
+        help="`spacy-lm-suite evaluate` JSON reports (or folders of them): words/s of the pipelines they scored",
+    ),
+    header: Optional[str] = typer.Option(None, "--header", help="A line above the table (default: this command and the git commit)"),
+) -> None:
+    """The project's report: every embedding type (rows) x every dataset (columns), with
+    words/s, size and training time, training curves and accuracy vs speed plots."""
+    import sys
+
+    from ..grid import GRID_FILES, evaluation_files, write_grid_report
+    from ..runs.provenance import git_commit
+
+    if header is None:
+        commit = git_commit()
+        header = f"Made by `spacy-lm-suite {' '.join(sys.argv[1:])}`" + (f" at commit `{commit[:7]}`" if commit else "") + "."
+    report = write_grid_report(grid, output, evaluations=evaluation_files(evaluations), header=header)
+    typer.echo(report["markdown"])
+    msg.good(f"Wrote the report to {output}:")
+    for name in GRID_FILES:
+        if (output / name).exists():
+            typer.echo(str(output.resolve() / name))

@@ -1,0 +1,371 @@
+"""The project's one report: every embedding type (rows) x every dataset (columns).
+
+A grid file (YAML, e.g. ``reports/grid.yml``) names the datasets (columns) and,
+per row, where its trained runs are, by glob, one pattern per dataset::
+
+    datasets:
+      conll2003: {label: "CoNLL-2003 F1", task: ner}
+      sst2: {label: "SST-2 accuracy", task: textcat}
+    rows:
+      - name: MiniLM
+        runs:
+          conll2003: "training/transformer/ner-minilm-seed*"
+          sst2: "training/transformer/textcat-minilm-seed*"
+      - name: en_core_web_sm (labels mapped)
+        evaluations:
+          conll2003: "metrics/evaluate/conll2003-en_core_web_sm.json"
+
+Runs are ``spacy train --output`` folders (or their ``model-best``): the score is
+the dev score spaCy recorded for ``model-best`` (``meta.json``: NER F1, textcat
+micro F = accuracy for exclusive classes), seeds as mean ± std. An
+``evaluations`` entry reads a ``spacy-lm-suite evaluate`` JSON instead (for a
+pipeline trained elsewhere, e.g. an installed package with a label map).
+``evaluate`` JSONs given with ``--evaluations`` (any number) supply words/s and
+peak memory of the pipelines they scored, matched by folder. Per row the table
+also has the model size on disk and the training minutes (``<output>.seconds``
+beside a run, as the benchmarks write it, or ``meta.json``'s ``training``).
+A cell whose pattern matches nothing is "not run" (listed under the table),
+never an error: the grid fills in as the runs land.
+
+Writes ``report.md``, ``report.json``, ``curves.png`` (dev score against steps,
+mean over seeds, one panel per dataset) and ``accuracy_vs_speed.png``, each
+atomically, after every input has been read.
+"""
+
+import glob
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import srsly
+
+from .errors import InputFormatError, UserError
+from .evaluation import _ANSI, folder_size
+from .extras import require
+from .report import _write_file, check_output_dir, resolve_run
+
+TASK_SCORES = {"ner": "ents_f", "textcat": "cats_micro_f"}
+GRID_FILES = ("report.md", "report.json", "curves.png", "accuracy_vs_speed.png")
+
+
+@dataclass
+class Cell:
+    """One row x dataset: the runs found and their scores (percent)."""
+
+    runs: List[Path] = field(default_factory=list)
+    scores: List[float] = field(default_factory=list)
+    words_per_second: List[float] = field(default_factory=list)
+    size_bytes: List[int] = field(default_factory=list)
+    train_seconds: List[float] = field(default_factory=list)
+    steps: List[int] = field(default_factory=list)
+    curves: List[List[Tuple[int, float]]] = field(default_factory=list)
+    source: str = "runs"
+
+    def summary(self) -> Optional[Dict[str, Any]]:
+        if not self.scores:
+            return None
+        return {
+            "mean": statistics.fmean(self.scores),
+            "std": statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0,
+            "values": self.scores,
+            "n": len(self.scores),
+            "runs": [str(run) for run in self.runs],
+            "source": self.source,
+            "words_per_second": _mean(self.words_per_second),
+            "size_bytes": _mean(self.size_bytes),
+            "train_seconds": _mean(self.train_seconds),
+            "steps": max(self.steps) if self.steps else None,
+        }
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return statistics.fmean(values) if values else None
+
+
+# -- reading the grid ------------------------------------------------------------------
+
+
+def read_grid(path: Path) -> Dict[str, Any]:
+    """The grid file, checked: ``datasets`` (name -> label, task) and ``rows``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such grid file (a YAML file with datasets and rows; see docs/evaluate.md)")
+    try:
+        grid = srsly.read_yaml(path)
+    except Exception as err:  # the YAML parser's own error types
+        raise InputFormatError(path, f"expected YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(grid, dict) or not isinstance(grid.get("datasets"), dict) or not isinstance(grid.get("rows"), list):
+        raise InputFormatError(path, "expected a mapping with 'datasets' (name -> {label, task}) and 'rows' (a list)")
+    for name, spec in grid["datasets"].items():
+        if not isinstance(spec, dict) or spec.get("task") not in TASK_SCORES:
+            raise InputFormatError(path, f"dataset {name!r}: expected {{label, task}} with task one of {list(TASK_SCORES)}")
+    for index, row in enumerate(grid["rows"]):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            raise InputFormatError(path, f"row {index + 1}: expected a mapping with a 'name'")
+        for key in ("runs", "evaluations"):
+            unknown = sorted(set(row.get(key) or {}) - set(grid["datasets"]))
+            if unknown:
+                raise InputFormatError(
+                    path, f"row {row['name']!r}: {key} names {', '.join(unknown)}, not a dataset "
+                          f"({', '.join(grid['datasets'])})"
+                )
+    return grid
+
+
+def _expand(pattern: str, root: Path) -> List[Path]:
+    full = pattern if Path(pattern).is_absolute() else str(root / pattern)
+    found = sorted(Path(p) for p in glob.glob(full))
+    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file()]
+
+
+def evaluation_files(paths: Sequence[Path]) -> List[Path]:
+    """The JSON files given: a folder stands for the ``*.json`` files in it (none: nothing)."""
+    files: List[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(path.glob("*.json"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"--evaluations {path}: no such file or folder (an evaluate JSON report, or a folder of them)")
+    return files
+
+
+def _speeds(evaluations: Sequence[Path]) -> Dict[str, Dict[str, Any]]:
+    """folder -> the ``evaluate`` result of that pipeline (words/s, memory, size, scores)."""
+    table: Dict[str, Dict[str, Any]] = {}
+    for path in evaluations:
+        report = _read_evaluation(path)
+        for result in report["pipelines"]:
+            table[str(Path(result["folder"]).resolve())] = result
+    return table
+
+
+def _read_evaluation(path: Path) -> Dict[str, Any]:
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputFormatError(path, f"expected a spacy-lm-suite evaluate JSON report ({err})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("pipelines"), list):
+        raise InputFormatError(path, "expected a spacy-lm-suite evaluate JSON report (with 'pipelines')")
+    return report
+
+
+def _train_seconds(run: Path, model: Path) -> Optional[float]:
+    stamp = run.with_suffix(".seconds") if run.name not in ("model-best", "model-last") else run.parent.with_suffix(".seconds")
+    if stamp.is_file():
+        try:
+            return float(stamp.read_text().strip())
+        except ValueError:
+            return None
+    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    training = meta.get("training") if isinstance(meta, dict) else None
+    return training.get("seconds") if isinstance(training, dict) else None
+
+
+def run_curve(run: Path) -> List[Tuple[int, float]]:
+    """(step, score in percent) of a run: its ``log.csv`` (our logger), else the console log."""
+    output = run.parent if run.name in ("model-best", "model-last") else run
+    csv_path = output / "log.csv"
+    if csv_path.is_file():
+        import csv
+
+        with csv_path.open(encoding="utf-8") as f:
+            return [(int(r["step"]), 100 * float(r["score"])) for r in csv.DictReader(f) if r.get("score")]
+    log = output.with_suffix(".log")
+    points = []
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            cells = _ANSI.sub("", line).split()
+            if len(cells) >= 3 and cells[0].isdigit() and cells[1].isdigit():
+                try:
+                    points.append((int(cells[1]), 100 * float(cells[-1])))
+                except ValueError:
+                    continue
+    return points
+
+
+def collect(grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] = ()) -> Dict[str, Dict[str, Cell]]:
+    """row name -> dataset -> :class:`Cell`."""
+    speeds = _speeds(evaluations)
+    table: Dict[str, Dict[str, Cell]] = {}
+    for row in grid["rows"]:
+        cells: Dict[str, Cell] = {}
+        for dataset, spec in grid["datasets"].items():
+            cell = Cell()
+            pattern = (row.get("runs") or {}).get(dataset)
+            evaluation = (row.get("evaluations") or {}).get(dataset)
+            if pattern:
+                for run in _expand(pattern, root):
+                    model = resolve_run(run)
+                    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+                    score = (meta.get("performance") or {}).get(TASK_SCORES[spec["task"]])
+                    if not isinstance(score, (int, float)):
+                        raise InputFormatError(
+                            model / "meta.json",
+                            f"row {row['name']!r}, {dataset}: no {TASK_SCORES[spec['task']]} score "
+                            f"(is it a {spec['task']} pipeline?)",
+                        )
+                    cell.runs.append(run)
+                    cell.scores.append(100 * float(score))
+                    cell.size_bytes.append(folder_size(model))
+                    seconds = _train_seconds(run, model)
+                    if seconds:
+                        cell.train_seconds.append(seconds)
+                    curve = run_curve(run)
+                    if curve:
+                        cell.curves.append(curve)
+                        cell.steps.append(max(step for step, _ in curve))
+                    measured = speeds.get(str(model.resolve()))
+                    if measured and measured.get("words_per_second"):
+                        cell.words_per_second.append(float(measured["words_per_second"]))
+            elif evaluation:
+                cell.source = "evaluate"
+                for path in sorted(glob.glob(str(root / evaluation))):
+                    for result in _read_evaluation(Path(path))["pipelines"]:
+                        key = "ents_f" if spec["task"] == "ner" else "cats_accuracy"
+                        cell.runs.append(Path(result["folder"]))
+                        cell.scores.append(100 * float(result["scores"][key]))
+                        if result.get("words_per_second"):
+                            cell.words_per_second.append(float(result["words_per_second"]))
+                        if result.get("size_bytes"):
+                            cell.size_bytes.append(int(result["size_bytes"]))
+            cells[dataset] = cell
+        table[row["name"]] = cells
+    return table
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def _first(cells: Mapping[str, Cell], attribute: str) -> Tuple[Optional[str], Optional[float]]:
+    """The first dataset (in column order) whose cell has the measurement, and its mean."""
+    for dataset, cell in cells.items():
+        values = getattr(cell, attribute)
+        if values:
+            return dataset, statistics.fmean(values)
+    return None, None
+
+
+def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Cell]], *, header: str = "") -> str:
+    datasets = grid["datasets"]
+    columns = [spec.get("label", name) for name, spec in datasets.items()]
+    lines = [header, ""] if header else []
+    lines += ["| embeddings | " + " | ".join(columns) + " | words/s | size | training time |",
+              "| --- | " + " | ".join("---" for _ in columns) + " | --- | --- | --- |"]
+    missing = []
+    for name, cells in table.items():
+        values = []
+        for dataset, cell in cells.items():
+            summary = cell.summary()
+            if summary is None:
+                values.append("—")
+                missing.append(f"{name} × {datasets[dataset].get('label', dataset)}")
+            elif summary["n"] > 1:
+                values.append(f"{summary['mean']:.2f} ± {summary['std']:.2f} ({summary['n']})")
+            else:
+                values.append(f"{summary['mean']:.2f} (1)")
+        speed_at, speed = _first(cells, "words_per_second")
+        size_at, size = _first(cells, "size_bytes")
+        time_at, seconds = _first(cells, "train_seconds")
+        lines.append(
+            f"| {name} | " + " | ".join(values)
+            + f" | {f'{speed:,.0f} ({speed_at})' if speed else '—'}"
+            + f" | {f'{size / 1e6:,.0f} MB' if size else '—'}"
+            + f" | {f'{seconds / 60:.0f} min ({time_at})' if seconds else '—'} |"
+        )
+    lines += ["", "Scores: dev, percent, mean ± std (number of seeds). words/s: `spacy-lm-suite evaluate`, "
+              "one thread, on the named dataset's dev set; size: the pipeline folder on disk; training time: "
+              "wall-clock per run (two runs at a time on 2 cores)."]
+    if missing:
+        lines += ["", "Not run yet: " + "; ".join(missing) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _curve_records(table: Mapping[str, Mapping[str, Cell]]) -> List[Dict[str, Any]]:
+    records = []
+    for name, cells in table.items():
+        for dataset, cell in cells.items():
+            if not cell.curves:
+                continue
+            steps = sorted(set.intersection(*(set(step for step, _ in curve) for curve in cell.curves)))
+            for step in steps:
+                scores = [dict(curve)[step] for curve in cell.curves]
+                records.append({"kind": f"{dataset}:{name}", "step": step, "score": statistics.fmean(scores)})
+    return records
+
+
+def plot_curves_png(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Cell]], path: Path) -> bool:
+    from .runs.metrics import Curve, Panel, plot_curves
+
+    records = _curve_records(table)
+    if not records:
+        return False
+    panels = []
+    for dataset, spec in grid["datasets"].items():
+        curves = tuple(Curve("score", label=name, kind=f"{dataset}:{name}", markers=True)
+                       for name in table if any(r["kind"] == f"{dataset}:{name}" for r in records))
+        if curves:
+            panels.append(Panel(curves, ylabel=f"{spec.get('label', dataset)} (dev, %)"))
+    plot_curves(records, path, panels=panels, title="dev score during training (mean over seeds)")
+    return path.exists()
+
+
+def plot_speed_png(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Cell]]) -> Optional[bytes]:
+    points = []
+    for name, cells in table.items():
+        for dataset, cell in cells.items():
+            summary = cell.summary()
+            if summary and summary["words_per_second"]:
+                points.append((name, grid["datasets"][dataset].get("label", dataset), summary["words_per_second"], summary["mean"]))
+    if not points:
+        return None
+    matplotlib = require("matplotlib", "plots")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label in sorted({p[1] for p in points}):
+        chosen = [p for p in points if p[1] == label]
+        ax.scatter([p[2] for p in chosen], [p[3] for p in chosen], label=label)
+        for name, _, x, y in chosen:
+            ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("words/s at evaluation (1 thread, log scale)")
+    ax.set_ylabel("dev score (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_grid_report(
+    grid_path: Path, output_dir: Path, *, evaluations: Sequence[Path] = (), root: Optional[Path] = None, header: str = ""
+) -> Dict[str, Any]:
+    """Read the grid and every run, then write :data:`GRID_FILES` to ``output_dir``
+    (each atomically; a plot without a point is not written). RETURNS the report."""
+    grid = read_grid(grid_path)
+    root = Path(root) if root is not None else Path.cwd()
+    table = collect(grid, root=root, evaluations=evaluations)
+    report = {
+        "grid": str(grid_path),
+        "datasets": grid["datasets"],
+        "rows": {name: {dataset: cell.summary() for dataset, cell in cells.items()} for name, cells in table.items()},
+        "curves": _curve_records(table),
+    }
+    markdown = format_markdown(grid, table, header=header)
+    speed_png = plot_speed_png(grid, table)
+    output_dir = check_output_dir(output_dir)
+    _write_file(output_dir / "report.md", markdown.encode("utf-8"))
+    _write_file(output_dir / "report.json", json.dumps(report, indent=2).encode("utf-8"))
+    plot_curves_png(grid, table, output_dir / "curves.png")
+    if speed_png is not None:
+        _write_file(output_dir / "accuracy_vs_speed.png", speed_png)
+    report["markdown"] = markdown
+    return report

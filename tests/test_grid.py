@@ -1,0 +1,114 @@
+"""The report grid: rows x datasets from runs found by glob, seeds grouped, missing cells listed."""
+
+import json
+
+import pytest
+
+from spacy_lm_suite.errors import InputFormatError, UserError
+from spacy_lm_suite.grid import read_grid, write_grid_report
+
+GRID = """
+datasets:
+  conll2003: {label: "CoNLL-2003 F1", task: ner}
+  sst2: {label: "SST-2 accuracy", task: textcat}
+rows:
+  - name: static
+    runs:
+      conll2003: "training/ner-static-seed*"
+      sst2: "training/textcat-static-seed*"
+  - name: minilm
+    runs:
+      conll2003: "training/ner-minilm-seed*"
+  - name: external
+    evaluations:
+      conll2003: "metrics/external.json"
+"""
+
+
+def fake_run(root, name, scores, *, seconds=None, curve=None):
+    output = root / "training" / name
+    model = output / "model-best"
+    model.mkdir(parents=True)
+    (model / "meta.json").write_text(json.dumps({"lang": "en", "name": "x", "performance": scores}))
+    (model / "weights.bin").write_bytes(b"0" * 1000)
+    if seconds is not None:
+        output.with_suffix(".seconds").write_text(f"{seconds}\n")
+    if curve is not None:
+        rows = ["epoch,step,loss ner,ents_f,score,seconds,words"]
+        rows += [f"0,{step},1.0,{score},{score},{step},{step * 10}" for step, score in curve]
+        (output / "log.csv").write_text("\n".join(rows) + "\n")
+    return output
+
+
+@pytest.fixture
+def project(tmp_path):
+    fake_run(tmp_path, "ner-static-seed0", {"ents_f": 0.90}, seconds=120, curve=[(0, 0.0), (200, 0.80), (400, 0.90)])
+    fake_run(tmp_path, "ner-static-seed1", {"ents_f": 0.92}, seconds=180, curve=[(0, 0.0), (200, 0.82), (400, 0.92)])
+    fake_run(tmp_path, "textcat-static-seed0", {"cats_micro_f": 0.83}, seconds=60)
+    fake_run(tmp_path, "ner-minilm-seed0", {"ents_f": 0.85})
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "external.json").write_text(json.dumps({"pipelines": [
+        {"folder": "en_core_web_sm", "scores": {"ents_f": 0.6}, "words_per_second": 9000.0, "size_bytes": 13_000_000}]}))
+    minilm_model = tmp_path / "training" / "ner-minilm-seed0" / "model-best"
+    (tmp_path / "metrics" / "speed.json").write_text(json.dumps({"pipelines": [
+        {"folder": str(minilm_model), "scores": {"ents_f": 0.85}, "words_per_second": 3000.0}]}))
+    (tmp_path / "grid.yml").write_text(GRID)
+    return tmp_path
+
+
+def test_rows_by_datasets_with_seeds_grouped_and_missing_cells_listed(project):
+    report = write_grid_report(project / "grid.yml", project / "reports", root=project,
+                               evaluations=[project / "metrics" / "speed.json"], header="made by: test")
+    rows = report["rows"]
+    assert rows["static"]["conll2003"]["values"] == pytest.approx([90.0, 92.0])
+    assert rows["static"]["conll2003"]["mean"] == pytest.approx(91.0)
+    assert rows["static"]["conll2003"]["train_seconds"] == pytest.approx(150.0)
+    assert rows["static"]["conll2003"]["steps"] == 400
+    assert rows["static"]["sst2"]["values"] == pytest.approx([83.0])
+    assert rows["minilm"]["sst2"] is None
+    assert rows["minilm"]["conll2003"]["words_per_second"] == pytest.approx(3000.0)
+    assert rows["external"]["conll2003"]["values"] == pytest.approx([60.0])
+    markdown = (project / "reports" / "report.md").read_text()
+    assert markdown.startswith("made by: test")
+    assert "| static | 91.00 ± 1.41 (2) | 83.00 (1) |" in markdown
+    assert "| minilm | 85.00 (1) | — | 3,000 (conll2003) |" in markdown
+    assert "Not run yet: minilm × SST-2 accuracy; external × SST-2 accuracy." in markdown
+    # the curve is the mean over seeds at the steps they share
+    curve = [(r["step"], r["score"]) for r in report["curves"] if r["kind"] == "conll2003:static"]
+    assert curve == [(0, 0.0), (200, pytest.approx(81.0)), (400, pytest.approx(91.0))]
+    for name in ("report.md", "report.json", "curves.png", "accuracy_vs_speed.png"):
+        assert (project / "reports" / name).stat().st_size > 0
+
+
+def test_bad_grids_are_one_clear_error(project, tmp_path):
+    with pytest.raises(UserError, match="no such grid file"):
+        read_grid(tmp_path / "missing.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("datasets: [conll2003]\nrows: []\n")
+    with pytest.raises(InputFormatError, match="expected a mapping with 'datasets'"):
+        read_grid(bad)
+    bad.write_text("datasets:\n  conll2003: {task: parsing}\nrows: []\n")
+    with pytest.raises(InputFormatError, match="task one of"):
+        read_grid(bad)
+    bad.write_text("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {wnut: 'a*'}\n")
+    with pytest.raises(InputFormatError, match="runs names wnut, not a dataset"):
+        read_grid(bad)
+
+
+def test_a_run_without_the_datasets_score_names_the_file(project):
+    grid = project / "swapped.yml"
+    grid.write_text(GRID.replace("textcat-static-seed*", "ner-static-seed*"))
+    with pytest.raises(InputFormatError, match="no cats_micro_f score .is it a textcat pipeline"):
+        write_grid_report(grid, project / "reports", root=project)
+    assert not (project / "reports").exists()  # nothing written before every input was read
+
+
+def test_the_cli_prints_the_table_and_where_it_wrote(project, capsys, monkeypatch):
+    from cli_support import run, run_output
+
+    monkeypatch.chdir(project)
+    code, output = run_output(["report-grid", "grid.yml", "-o", "out"], capsys, monkeypatch)
+    assert code == 0, output
+    assert "| static | 91.00 ± 1.41 (2) |" in output and str(project / "out" / "report.md") in output
+    code, output = run(["report-grid", "nothing.yml"], capsys, monkeypatch)
+    assert code == 1 and "nothing.yml: no such grid file" in output and "Traceback" not in output
