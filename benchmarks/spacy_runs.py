@@ -13,11 +13,12 @@ from typing import Dict, List, Sequence, Tuple
 
 def train(config: Path, output: Path, overrides: Sequence[str], log: Path, python: str = sys.executable) -> Dict:
     """Train ``config`` into ``output`` with ``python -m spacy train`` (skipped if
-    ``model-best`` exists) and return the ``performance`` of ``model-best`` plus
-    the training ``seconds`` (None when skipped)."""
+    the run finished: spaCy writes ``model-last`` at the end, ``model-best`` from the
+    first evaluation on, so a killed run is trained again) and return the
+    ``performance`` of ``model-best`` plus the training ``seconds`` (None when skipped)."""
     meta_path = output / "model-best" / "meta.json"
     seconds = None
-    if not meta_path.exists():
+    if not finished(output):
         command = [python, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         started = time.time()
@@ -29,6 +30,11 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
         seconds = float(output.with_suffix(".seconds").read_text())
     performance = json.loads(meta_path.read_text())["performance"]
     return {**performance, "seconds": seconds}
+
+
+def finished(output: Path) -> bool:
+    """Whether the ``spacy train --output`` folder holds a finished run."""
+    return (output / "model-best" / "meta.json").exists() and (output / "model-last" / "meta.json").exists()
 
 
 def summarize(values: List[float]) -> Dict:

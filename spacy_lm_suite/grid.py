@@ -15,7 +15,8 @@ per row, where its trained runs are, by glob, one pattern per dataset::
         evaluations:
           conll2003: "metrics/evaluate/conll2003-en_core_web_sm.json"
 
-Runs are ``spacy train --output`` folders (or their ``model-best``): the score is
+Runs are ``spacy train --output`` folders (or their ``model-best``; a run still
+training, with no ``model-last`` yet, is left out): the score is
 the dev score spaCy recorded for ``model-best`` (``meta.json``: NER F1, textcat
 micro F = accuracy for exclusive classes), seeds as mean ± std. An
 ``evaluations`` entry reads a ``spacy-lm-suite evaluate`` JSON instead (for a
@@ -118,7 +119,13 @@ def read_grid(path: Path) -> Dict[str, Any]:
 def _expand(pattern: str, root: Path) -> List[Path]:
     full = pattern if Path(pattern).is_absolute() else str(root / pattern)
     found = sorted(Path(p) for p in glob.glob(full))
-    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file()]
+    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and not _running(p)]
+
+
+def _running(path: Path) -> bool:
+    """A ``spacy train --output`` folder whose run has not finished: spaCy writes
+    ``model-best`` from the first evaluation on and ``model-last`` at the end."""
+    return (path / "model-best").is_dir() and not (path / "model-last" / "meta.json").is_file()
 
 
 def evaluation_files(paths: Sequence[Path]) -> List[Path]:

@@ -25,12 +25,15 @@ rows:
 """
 
 
-def fake_run(root, name, scores, *, seconds=None, curve=None):
+def fake_run(root, name, scores, *, seconds=None, curve=None, finished=True):
     output = root / "training" / name
     model = output / "model-best"
     model.mkdir(parents=True)
     (model / "meta.json").write_text(json.dumps({"lang": "en", "name": "x", "performance": scores}))
     (model / "weights.bin").write_bytes(b"0" * 1000)
+    if finished:
+        (output / "model-last").mkdir()
+        (output / "model-last" / "meta.json").write_text("{}")
     if seconds is not None:
         output.with_suffix(".seconds").write_text(f"{seconds}\n")
     if curve is not None:
@@ -46,6 +49,7 @@ def project(tmp_path):
     fake_run(tmp_path, "ner-static-seed1", {"ents_f": 0.92}, seconds=180, curve=[(0, 0.0), (200, 0.82), (400, 0.92)])
     fake_run(tmp_path, "textcat-static-seed0", {"cats_micro_f": 0.83}, seconds=60)
     fake_run(tmp_path, "ner-minilm-seed0", {"ents_f": 0.85})
+    fake_run(tmp_path, "ner-minilm-seed1", {"ents_f": 0.10}, finished=False)  # still training: left out
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "external.json").write_text(json.dumps({"pipelines": [
         {"folder": "en_core_web_sm", "scores": {"ents_f": 0.6}, "words_per_second": 9000.0, "size_bytes": 13_000_000}]}))

@@ -1,0 +1,81 @@
+"""Print the budget of `spacy project run all` before it starts: every training it will run
+(runs whose model-best exists are reused, not retrained), with the estimated time.
+
+Minutes per run are measured here (2 cores, two trainings at a time): a run's own
+``<output>.seconds`` when an earlier seed of the same system left one, else the
+figures below, scaled by the step budget.
+
+    python scripts/grid_budget.py --seeds 0 1 2 --elmo-steps 2000 --transformer-steps 500 --jobs 2
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from spacy_runs import finished  # noqa: E402
+from stacked_downstream import SYSTEMS  # noqa: E402
+
+# minutes per 1,000 steps (static/ELMo systems) or per 500 steps (MiniLM systems), measured here
+MINUTES = {
+    ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5, ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5,
+    ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0, ("textcat", "elmo-static"): 5.0,
+}
+PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
+GRID = {
+    "ner": ["static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
+    "textcat": ["static", "elmo", "elmo-static", "stacked-elmo", "minilm", "stacked-minilm", "stacked-all"],
+}
+TRANSFORMER_ROWS = {"ner": ["minilm", "minilm-static", "minilm-aux", "spacy-transformers"], "textcat": ["minilm"]}
+
+
+def estimate(task: str, system: str, steps: int, transformer: bool, measured: list) -> float:
+    if measured:
+        return statistics.fmean(measured) / 60
+    if transformer:
+        factor = 2.0 if system == "minilm-aux" else 1.0
+        return PER_500_TRANSFORMER[task] * factor * steps / 500
+    per_thousand = MINUTES.get((task, system), MINUTES.get((task, "elmo-static"), 6.5))
+    return per_thousand * steps / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--transformer-seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--elmo-steps", type=int, default=2000)
+    parser.add_argument("--transformer-steps", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    transformer_seeds = args.transformer_seeds or args.seeds
+    rows = []
+    plan = [(task, system, "stacked", args.seeds) for task, systems in GRID.items() for system in systems]
+    plan += [(task, system, "transformer", transformer_seeds) for task, systems in TRANSFORMER_ROWS.items()
+             for system in systems]
+    for task, system, benchmark, seeds in plan:
+        transformer = benchmark == "transformer" or "minilm" in SYSTEMS.get(system, ("", [], set()))[2]
+        steps = args.transformer_steps if transformer else args.elmo_steps
+        folder = REPO / "training" / benchmark
+        outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
+        if system == "minilm" and benchmark == "stacked":
+            outputs = [REPO / "training" / "transformer" / f"{task}-{system}-seed{seed}" for seed in seeds]
+        todo = [o for o in outputs if not finished(o)]
+        measured = [float(o.with_suffix(".seconds").read_text()) for o in outputs if o.with_suffix(".seconds").exists()]
+        minutes = estimate(task, system, steps, transformer, measured)
+        rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo)))
+    total = sum(row[-1] for row in rows) / max(1, args.jobs)
+    print(f"Budget of `spacy project run all`: seeds {args.seeds} (transformer rows {transformer_seeds}), "
+          f"static/ELMo systems {args.elmo_steps} steps, MiniLM systems {args.transformer_steps}, "
+          f"{args.jobs} trainings at a time")
+    print(f"{'task':8} {'system':26} {'steps':>6} {'reused':>6} {'to run':>6} {'min/run':>8} {'minutes':>8}")
+    for task, system, steps, reused, todo, per_run, minutes in rows:
+        print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")
+    print(f"Estimated: {total / 60:.1f} h of training ({args.jobs} at a time), plus vectors (~1 h), "
+          "evaluation (~10 min) and the report; WNUT-17 and TREC columns stay empty unless their runs are added "
+          "to reports/grid.yml.")
+
+
+if __name__ == "__main__":
+    main()
