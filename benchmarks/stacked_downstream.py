@@ -83,7 +83,7 @@ def mix_report(model_best: Path, dev: Path, task: str, limit: int = 500) -> Dict
     fmt = {"ner": "conll2003", "textcat": "sst2"}[task]
     code = f"""
 import json, sys, numpy, spacy
-from spacy_lm_suite.layers.stacked_embeddings import mix_weights, _split
+from spacy_lm_suite.layers.stacked_embeddings import mix_weights, _norms, _split
 from spacy_lm_suite.evaluation import data_spec
 nlp = spacy.load({str(model_best)!r})
 layers = [node for _, proc in nlp.pipeline if hasattr(proc, "model") and hasattr(proc.model, "walk")
@@ -100,9 +100,9 @@ for name, proc in nlp.pipeline:
         docs = list(proc.pipe(docs))
 names, parts, projections = _split(layer)
 norms = {{}}
-for name, part, projection in zip(names, parts, projections):
-    outputs = part.predict(docs)
-    projected = numpy.concatenate([projection.predict(x) for x in outputs])
+for name, part, projection, norm in zip(names, parts, projections, _norms(layer)):
+    flat = numpy.concatenate(part.predict(docs))
+    projected = projection.predict(norm.predict(flat) if norm is not None else flat)
     norms[name] = float(numpy.linalg.norm(projected, axis=1).mean())
 contrib = {{n: weights[n] * norms[n] for n in names}}
 total = sum(contrib.values())

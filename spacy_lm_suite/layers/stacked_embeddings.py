@@ -17,6 +17,12 @@ pipeline that stacks it with a contextual encoder, set ``set_tensor = false``
 on ``lm_transformer`` / ``lm_elmo`` (or the tensor they write replaces the
 tok2vec's; a width mismatch is then a clear error).
 
+``normalize`` layer-normalises each part's vectors (a learned gain and bias per
+part, thinc's ``LayerNorm``) before its projection: parts come at very different
+scales (the committed ELMo's context-free layer has a norm near 66, spaCy's
+``MultiHashEmbed`` output near 10), and without it the largest part dominates
+the projections and the mix from the first step, however weak it is.
+
 ``part_dropout`` drops a whole part's vector for a token (per token, per part,
 in training only, survivors scaled by ``1 / (1 - p)``), so the model cannot
 lean on one part alone. Each part's gradient flows back into it (a listener
@@ -31,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Model
+from thinc.api import LayerNorm, Linear, Model
 from thinc.types import Floats2d
 
 from ..errors import UserError
@@ -46,12 +52,14 @@ def StackedEmbeddings(
     mode: str = "mix",
     part_dropout: float = 0.0,
     mix_init: Optional[Dict[str, float]] = None,
+    normalize: bool = False,
 ) -> Model[List[Doc], List[Floats2d]]:
     """parts: name -> a model giving one ``[n_tokens, w_k]`` array per doc (at least two).
     width: the output width. mode: ``"mix"`` (projections + scalar mix) or ``"concat"``
     (concatenation + one projection). part_dropout: the rate at which a part's vector is
     dropped per token in training. mix_init: name -> a positive strength (mix mode;
-    parts left out get the mean of the others)."""
+    parts left out get the mean of the others). normalize: layer-normalise each part's
+    vectors before projecting them, so no part dominates by its scale."""
     if not isinstance(parts, dict) or len(parts) < 2:
         raise UserError(f"StackedEmbeddings: parts must name at least two models, got {len(parts or {})}")
     if mode not in MODES:
@@ -65,14 +73,15 @@ def StackedEmbeddings(
     if mix_init and mode != "mix":
         raise UserError("StackedEmbeddings: mix_init applies to mode = \"mix\" only")
     projections = [Linear(nO=width) for _ in names] if mode == "mix" else [Linear(nO=width)]
+    norms = [LayerNorm() for _ in names] if normalize else []
     return Model(
         "lm_stacked_embeddings",
         forward,
         init=init,
-        layers=[*parts.values(), *projections],
+        layers=[*parts.values(), *projections, *norms],
         dims={"nO": width},
         params={"s": None, "gamma": None},
-        attrs={"names": names, "mode": mode, "part_dropout": float(part_dropout),
+        attrs={"names": names, "mode": mode, "part_dropout": float(part_dropout), "normalize": bool(normalize),
                "mix_init": initial.tolist() if initial is not None else None},
     )
 
@@ -93,8 +102,18 @@ def initial_logits(names: List[str], mix_init: Optional[Dict[str, float]]) -> nu
 
 
 def _split(model: Model) -> Tuple[List[str], List[Model], List[Model]]:
+    """names, parts, projections (one per part in mix mode, one in concat mode)."""
     names = model.attrs["names"]
-    return names, model.layers[: len(names)], model.layers[len(names) :]
+    n_projections = len(names) if model.attrs["mode"] == "mix" else 1
+    return names, model.layers[: len(names)], model.layers[len(names) : len(names) + n_projections]
+
+
+def _norms(model: Model) -> List[Optional[Model]]:
+    """The per-part LayerNorm of each part (None for every part without ``normalize``)."""
+    names = model.attrs["names"]
+    n_projections = len(names) if model.attrs["mode"] == "mix" else 1
+    norms = model.layers[len(names) + n_projections :]
+    return list(norms) if norms else [None] * len(names)
 
 
 def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
@@ -112,6 +131,10 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
             raise UserError(f"StackedEmbeddings: part {name!r} has width 0: it gives no features; remove it")
         widths.append(int(width))
     model.attrs["widths"] = widths
+    for norm, width in zip(_norms(model), widths):
+        if norm is not None:
+            norm.set_dim("nI", width)
+            norm.initialize()
     if model.attrs["mode"] == "mix":
         for projection, width in zip(projections, widths):
             projection.set_dim("nI", width)
@@ -138,6 +161,15 @@ def mix_weights(model: Model) -> Dict[str, float]:
     return dict(zip(model.attrs["names"], _softmax(numpy.asarray(model.get_param("s"))).tolist()))
 
 
+def _then(backprop_norm: Callable, backprop_part: Callable, ops, lengths: List[int]) -> Callable:
+    """The backprop of part -> flatten -> LayerNorm: the norm's, then the part's."""
+
+    def backprop(d_unflat: List[Floats2d]):
+        return backprop_part(ops.unflatten(backprop_norm(ops.flatten(d_unflat)), lengths))
+
+    return backprop
+
+
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     names, parts, projections = _split(model)
     ops = model.ops
@@ -146,6 +178,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2
     width = model.get_dim("nO")
     expected = model.attrs.get("widths")
     features, part_backprops = [], []
+    norms = _norms(model)
     for k, (name, part) in enumerate(zip(names, parts)):
         outputs, backprop_part = part(docs, is_train)
         flat = ops.flatten(outputs) if n_tokens else ops.alloc2f(0, expected[k] if expected else 0)
@@ -156,6 +189,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2
                 "spaCy's Tok2VecListener: at prediction it reads doc.tensor, so its tok2vec must be in the pipeline "
                 "and no later component may overwrite doc.tensor (set set_tensor = false on lm_transformer / lm_elmo)"
             )
+        if norms[k] is not None and n_tokens:
+            flat, backprop_norm = norms[k](flat, is_train)
+            backprop_part = _then(backprop_norm, backprop_part, ops, lengths)
         features.append(flat)
         part_backprops.append(backprop_part)
     rate = model.attrs["part_dropout"] if is_train else 0.0

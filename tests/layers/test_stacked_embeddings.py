@@ -10,7 +10,7 @@ from spacy.training import Example
 from thinc.api import Model, fix_random_seed
 
 from spacy_lm_suite.errors import UserError
-from spacy_lm_suite.layers.stacked_embeddings import StackedEmbeddings, mix_weights
+from spacy_lm_suite.layers.stacked_embeddings import StackedEmbeddings, _norms, _split, mix_weights
 
 NER_DATA = [
     ("Alice lives in Paris", [(0, 5, "PER"), (15, 20, "LOC")]),
@@ -72,9 +72,10 @@ def ents(doc):
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
 
 
-@pytest.fixture(scope="module", params=["mix", "concat"])
+@pytest.fixture(scope="module", params=["mix", "concat", "mix-normalize", "concat-normalize"])
 def trained(request, tiny_bert_dir):
-    return train(build(tiny_bert_dir, mode=request.param, part_dropout=0.1), 60)
+    mode, _, normalize = request.param.partition("-")
+    return train(build(tiny_bert_dir, mode=mode, part_dropout=0.1, normalize=bool(normalize)), 60)
 
 
 def test_overfits_and_reloads_with_every_kind_of_part(trained, tmp_path):
@@ -102,17 +103,35 @@ def test_pipe_with_two_processes_equals_serial(trained, start_method, tmp_path, 
     assert [ents(doc) for doc in loaded.pipe(TEXTS, batch_size=2, n_process=2)] == serial
 
 
-def test_the_mix_gradient_reaches_every_part_projection(tiny_bert_dir):
-    nlp = build(tiny_bert_dir)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_the_mix_gradient_reaches_every_part_projection(tiny_bert_dir, normalize):
+    nlp = build(tiny_bert_dir, normalize=normalize)
     data = examples(nlp)
     optimizer = nlp.initialize(lambda: data)
     for _ in range(3):  # the parser's output layer starts at zero: no gradient below it at step 1
         nlp.update(data, sgd=optimizer)
     nlp.update(data, sgd=False)  # gradients kept, not applied
     model = stacked(nlp)
-    for name, projection in zip(model.attrs["names"], model.layers[len(model.attrs["names"]):]):
+    names, _, projections = _split(model)
+    for name, projection, norm in zip(names, projections, _norms(model)):
         assert numpy.abs(projection.get_grad("W")).sum() > 0, name
+        assert (norm is not None) == normalize
+        if norm is not None:
+            assert numpy.abs(norm.get_grad("G")).sum() > 0, name
     assert numpy.abs(model.get_grad("s")).sum() > 0 and numpy.abs(model.get_grad("gamma")).sum() > 0
+
+
+def test_normalize_puts_every_part_on_one_scale(tiny_bert_dir):
+    nlp = build(tiny_bert_dir, parts=("static", "elmo"), normalize=True)
+    nlp.initialize(lambda: examples(nlp))
+    docs = list(nlp.get_pipe("lm_elmo").pipe(nlp.get_pipe("tok2vec").pipe(nlp.make_doc(t) for t in TEXTS[:3])))
+    model = stacked(nlp)
+    names, parts, _ = _split(model)
+    for name, part, norm in zip(names, parts, _norms(model)):
+        raw = numpy.concatenate(part.predict(docs))
+        normed = norm.predict(raw)
+        assert numpy.abs(normed.mean(axis=1)).max() < 1e-3, name
+        assert numpy.allclose(normed.std(axis=1), 1.0, atol=1e-2), name
 
 
 def test_mix_init_starts_from_the_parts_strength(tiny_bert_dir):
