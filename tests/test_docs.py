@@ -44,16 +44,12 @@ from pathlib import Path
 import pytest
 
 from datasets_path import find_datasets_dir
+from working_copy import make_working_copy
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CHECKED = {"bash", "sh", "shell", "console", "python", "py"}
 BLOCK_TIMEOUT = 240  # seconds per block
-# Not in the working copy: what commands write (a fresh clone has none of them), and git's.
-PRODUCED = {"training", "corpus", "metrics", "packages", "vectors", "runs", "dist", "build", "logs",
-            "project.lock", "pipeline", "eval.json", "prompts.txt"}
-NOT_COPIED = PRODUCED | {".git", ".pytest_cache", ".venv-peer"}
-LINKED = {".venv", "spacy_lm_suite", "spacy_lm_suite.egg-info", "tests"}  # the code: symlinks
 SLOW = re.compile(r"spacy (train|assemble|package|project)|pretrain-|train-vectors|generate|lm_transformer|"
                   r"spacy_lm_suite (evaluate|annotate)|benchmarks/")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`{]*)")
@@ -229,27 +225,9 @@ class Page:
 
     def __init__(self, root: Path):
         self.root = root
-        self.work = root / "repo"
-        self.work.mkdir()
-        for entry in REPO.iterdir():
-            if entry.name in LINKED:
-                (self.work / entry.name).symlink_to(entry)
-            elif entry.name not in NOT_COPIED and entry.is_dir():
-                shutil.copytree(entry, self.work / entry.name, symlinks=True,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "out"))
-            elif entry.name not in NOT_COPIED:
-                shutil.copy2(entry, self.work / entry.name)
-        (root / "shared").mkdir()
+        self.work, self.env = make_working_copy(root)
         self.datasets = find_datasets_dir()
-        if self.datasets.is_dir():
-            (root / "shared" / "datasets").symlink_to(self.datasets.resolve())
         self.state = root / "shell-state.sh"
-        self.env = dict(os.environ)
-        self.env.update(
-            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            SPACY_LM_SUITE_DATASETS=str(root / "shared" / "datasets"),
-            PIP_NO_INDEX="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1",
-        )
         self.results = {}  # line -> (returncode or None if skipped, output, seconds)
 
     def code_of(self, block):
