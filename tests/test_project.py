@@ -32,6 +32,31 @@ def test_named_configs_scripts_and_assets_exist(project):
                     assert (REPO / word).exists(), f"{command['name']}: {word}"
 
 
+PRINT_ONLY = {"check-data", "grid-budget"}  # checks that print and write nothing: always run
+
+
+def test_every_command_has_deps_and_outputs_so_reruns_skip_finished_steps(project):
+    for command in project["commands"]:
+        assert command.get("deps"), command["name"]
+        assert bool(command.get("outputs")) != (command["name"] in PRINT_ONLY), command["name"]
+
+
+def test_check_data_names_the_missing_or_changed_file_and_the_var(tmp_path):
+    import subprocess
+    import sys
+
+    script = [sys.executable, str(REPO / "scripts" / "check_data.py")]
+    done = subprocess.run([*script, str(tmp_path / "nope")], capture_output=True, text=True)
+    assert done.returncode == 1 and "no such data folder" in done.stderr and "--vars.datasets" in done.stderr
+    (tmp_path / "conll2003").mkdir()
+    (tmp_path / "conll2003" / "train.txt").write_text("EU B-ORG\n")
+    done = subprocess.run([*script, str(tmp_path), "--only", "conll2003"], capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and "train.txt: md5" in lines[0] and "expected aefa93f0" in lines[0]
+    assert "dev.txt: missing (conll2003)" in lines[1]
+
+
 PACKAGE_STEPS = {"package-ner": "lm_suite_ner", "package-textcat": "lm_suite_textcat", "package-generator": "lm_suite_generator"}
 
 
