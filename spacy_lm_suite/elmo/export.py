@@ -78,7 +78,11 @@ def export_encoder(
         "elapsed_seconds": state.get("elapsed_seconds"),
         "settings": {key: value for key, value in training.items() if key != "config"},
         "data_fingerprint": state.get("data_fingerprint"),
-        "suite_commit": git_commit(),
+        # the code that trained the weights (the last commit the run ran at; None for a run that
+        # predates the record) and, apart, the code that exported them
+        "suite_commit": (state.get("suite_commits") or [None])[-1],
+        "suite_commits": state.get("suite_commits") or [],
+        "export_commit": git_commit(),
         "command": command,
         "files": files,
     }

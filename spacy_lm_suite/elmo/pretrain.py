@@ -30,6 +30,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..runs.provenance import git_commit
 from ..runs.options import (
     require_finite_loss,
     require_fraction,
@@ -412,6 +413,11 @@ def pretrain_elmo(
         last_dev_ppl: Optional[float] = state.get("last_dev_perplexity")
 
         last_plot = [0.0]
+        # the suite commits this run trained at (one per resume that ran other code): export names them
+        suite_commits = list(state.get("suite_commits") or [])
+        commit = git_commit()
+        if commit and (not suite_commits or suite_commits[-1] != commit):
+            suite_commits.append(commit)
 
         def save(final: bool) -> None:
             rngs = _gather_objects(encode_rng_state(torch.get_rng_state()), world_size)
@@ -424,6 +430,7 @@ def pretrain_elmo(
                         "elapsed_seconds": elapsed_before + time.perf_counter() - run_start,
                         "last_train_perplexity": last_train_ppl, "last_dev_perplexity": last_dev_ppl,
                         "training": training_args, "data_fingerprint": fingerprint,
+                        "suite_commits": suite_commits,
                     },
                 )
                 if final or time.perf_counter() - last_plot[0] > 60:  # a plot takes about a second

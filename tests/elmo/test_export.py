@@ -34,6 +34,11 @@ def test_export_copies_the_encoder_and_records_provenance(runs, tmp_path):
     assert record == json.loads((tmp_path / "out" / "pretraining.json").read_text())
     assert record["step"] == record["total_steps"] == 6 and record["command"] == "pretrain-elmo ..."
     assert record["dev_perplexity"] > 1 and record["settings"]["vocab_size"] <= 20
+    # the commit that trained the weights, apart from the one that exported them
+    from spacy_lm_suite.runs.provenance import git_commit
+
+    assert record["suite_commits"] == ([git_commit()] if git_commit() else [])
+    assert record["suite_commit"] == (git_commit() or None) and record["export_commit"] == git_commit()
     chars = batch_to_char_ids([["the", "dog", "."]])
     with torch.no_grad():
         assert torch.equal(load_elmo(tmp_path / "out")(*chars), load_elmo(runs / "finished")(*chars))
