@@ -1,6 +1,8 @@
 """Stacked embeddings against their parts: CoNLL-2003 NER and SST-2 textcat, plain ``spacy train``.
 
 Systems (configs/ unless noted; ELMo systems run --elmo-steps, MiniLM ones --transformer-steps):
+  no-vectors             the static baseline's hash embeddings (NORM, PREFIX, SUFFIX, SHAPE) without
+                         any vector table                                 {task}_static.cfg
   static                 the static baseline (b): MultiHashEmbed + GloVe 6B 50d (top 100,000
                          rows) -> spaCy's CNN (width 96, depth 4)        {task}_static.cfg
   static-256x2           the same features through the ELMo configs' head (width 256, depth 2):
@@ -48,6 +50,7 @@ STATIC_HEAD_256x2 = {
 }
 # system -> (config pattern, extra overrides, parts: "elmo" / "minilm" / "static")
 SYSTEMS = {
+    "no-vectors": ("{task}_static.cfg", ["--components.tok2vec.model.embed.include_static_vectors", "false"], set()),
     "static": ("{task}_static.cfg", [], {"static"}),
     "static-256x2": ("{task}_static.cfg", "head-256x2", {"static"}),
     "elmo": ("{task}_elmo.cfg", [], {"elmo"}),

@@ -20,13 +20,13 @@ from stacked_downstream import SYSTEMS  # noqa: E402
 
 # minutes per 1,000 steps (static/ELMo systems) or per 500 steps (MiniLM systems), measured here
 MINUTES = {
-    ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5, ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5,
+    ("ner", "no-vectors"): 1.5, ("textcat", "no-vectors"): 2.0, ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5, ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5,
     ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0, ("textcat", "elmo-static"): 5.0,
 }
 PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
 GRID = {
-    "ner": ["static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
-    "textcat": ["static", "elmo", "elmo-static", "stacked-elmo", "minilm", "stacked-minilm", "stacked-all"],
+    "ner": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
+    "textcat": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "minilm", "stacked-minilm", "stacked-all"],
 }
 TRANSFORMER_ROWS = {"ner": ["minilm", "minilm-static", "minilm-aux", "spacy-transformers"], "textcat": ["minilm"]}
 
