@@ -24,7 +24,9 @@ pipeline trained elsewhere, e.g. an installed package with a label map).
 ``evaluate`` JSONs given with ``--evaluations`` (any number) supply words/s and
 peak memory of the pipelines they scored, matched by folder. Per row the table
 also has the model size on disk and the training minutes (``<output>.seconds``
-beside a run, as the benchmarks write it, or ``meta.json``'s ``training``).
+beside a run, as the benchmarks write it, ``meta.json``'s ``training``, or the last
+``seconds`` of the run's ``log.csv``, which ``spacy-lm-suite.ConsoleLogger.v1`` writes
+with ``csv_file``).
 A cell whose pattern matches nothing is "not run" (listed under the table),
 never an error: the grid fills in as the runs land.
 
@@ -170,7 +172,22 @@ def _train_seconds(run: Path, model: Path) -> Optional[float]:
             return None
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     training = meta.get("training") if isinstance(meta, dict) else None
-    return training.get("seconds") if isinstance(training, dict) else None
+    if isinstance(training, dict) and training.get("seconds"):
+        return training["seconds"]
+    return _log_seconds(run if run.name not in ("model-best", "model-last") else run.parent)
+
+
+def _log_seconds(output: Path) -> Optional[float]:
+    """The training seconds of the last row of ``log.csv`` (our logger's), if any."""
+    path = output / "log.csv"
+    if not path.is_file():
+        return None
+    import csv
+
+    with path.open(encoding="utf-8") as f:
+        seconds = [row.get("seconds") for row in csv.DictReader(f)]
+    seconds = [float(value) for value in seconds if value]
+    return seconds[-1] if seconds else None
 
 
 def run_curve(run: Path) -> List[Tuple[int, float]]:
