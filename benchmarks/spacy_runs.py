@@ -12,10 +12,9 @@ from typing import Dict, List, Sequence, Tuple
 
 
 def train(config: Path, output: Path, overrides: Sequence[str], log: Path, python: str = sys.executable) -> Dict:
-    """Train ``config`` into ``output`` with ``python -m spacy train`` (skipped if
-    the run finished: spaCy writes ``model-last`` at the end, ``model-best`` from the
-    first evaluation on, so a killed run is trained again) and return the
-    ``performance`` of ``model-best`` plus the training ``seconds`` (None when skipped)."""
+    """Train ``config`` into ``output`` with ``python -m spacy train`` (skipped if the
+    run finished, see ``training_finished``: a killed run is trained again) and return
+    the ``performance`` of ``model-best`` plus the training ``seconds`` (None when skipped)."""
     meta_path = output / "model-best" / "meta.json"
     seconds = None
     if not finished(output):
@@ -34,7 +33,9 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
 
 def finished(output: Path) -> bool:
     """Whether the ``spacy train --output`` folder holds a finished run."""
-    return (output / "model-best" / "meta.json").exists() and (output / "model-last" / "meta.json").exists()
+    from spacy_lm_suite.evaluation import training_finished
+
+    return training_finished(output)
 
 
 def summarize(values: List[float]) -> Dict:

@@ -80,6 +80,7 @@ _SEED_SUFFIX = re.compile(r"[-_]seed\d+$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+[-\d.]")
 TRAINING_LOGS = ("{output}.log", "{output}/train.log", "{output}/training.log")
+_FINISHED = "Saved pipeline to output directory"  # spaCy's last line of a finished `spacy train`
 """Where :func:`training_record` looks for the console log of ``spacy train --output {output}``."""
 
 
@@ -344,6 +345,25 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
             if steps is not None:
                 return {**record, "steps": steps, "source": str(log)}
     return record
+
+
+def training_finished(output: Path) -> bool:
+    """Whether the ``spacy train --output`` folder holds a finished run. spaCy writes
+    ``model-last`` and ``model-best`` at every evaluation, so they cannot tell: a run is
+    finished when the benchmarks' ``<output>.seconds`` stamp exists (written after a run
+    returns), or when its console log (:data:`TRAINING_LOGS`) ends with spaCy's "Saved
+    pipeline to output directory"; a run with a log that does not is still training (or
+    was stopped). A folder with neither (trained elsewhere) counts as finished."""
+    output = Path(output)
+    if not (output / "model-best" / "meta.json").is_file() and not (output / "meta.json").is_file():
+        return False
+    if output.with_suffix(".seconds").is_file():
+        return True
+    for pattern in TRAINING_LOGS:
+        log = Path(pattern.format(output=output))
+        if log.is_file():
+            return _FINISHED in _ANSI.sub("", log.read_text(encoding="utf-8", errors="replace"))[-2000:]
+    return True
 
 
 def log_steps(path: Path) -> Optional[int]:

@@ -16,7 +16,7 @@ per row, where its trained runs are, by glob, one pattern per dataset::
           conll2003: "metrics/evaluate/conll2003-en_core_web_sm.json"
 
 Runs are ``spacy train --output`` folders (or their ``model-best``; a run still
-training, with no ``model-last`` yet, is left out): the score is
+training is left out, see :func:`~.evaluation.training_finished`): the score is
 the dev score spaCy recorded for ``model-best`` (``meta.json``: NER F1, textcat
 micro F = accuracy for exclusive classes), seeds as mean ± std. An
 ``evaluations`` entry reads a ``spacy-lm-suite evaluate`` JSON instead (for a
@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import srsly
 
 from .errors import InputFormatError, UserError
-from .evaluation import _ANSI, folder_size
+from .evaluation import _ANSI, folder_size, training_finished
 from .extras import require
 from .report import _write_file, check_output_dir, resolve_run
 
@@ -121,13 +121,7 @@ def read_grid(path: Path) -> Dict[str, Any]:
 def _expand(pattern: str, root: Path) -> List[Path]:
     full = pattern if Path(pattern).is_absolute() else str(root / pattern)
     found = sorted(Path(p) for p in glob.glob(full))
-    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and not _running(p)]
-
-
-def _running(path: Path) -> bool:
-    """A ``spacy train --output`` folder whose run has not finished: spaCy writes
-    ``model-best`` from the first evaluation on and ``model-last`` at the end."""
-    return (path / "model-best").is_dir() and not (path / "model-last" / "meta.json").is_file()
+    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and training_finished(p)]
 
 
 def evaluation_files(paths: Sequence[Path]) -> List[Path]:

@@ -31,9 +31,9 @@ def fake_run(root, name, scores, *, seconds=None, curve=None, finished=True):
     model.mkdir(parents=True)
     (model / "meta.json").write_text(json.dumps({"lang": "en", "name": "x", "performance": scores}))
     (model / "weights.bin").write_bytes(b"0" * 1000)
-    if finished:
-        (output / "model-last").mkdir()
-        (output / "model-last" / "meta.json").write_text("{}")
+    # spaCy writes model-last at every evaluation: a run is finished when its log says so
+    log = "E  #  SCORE\n" + ("\x1b[38;5;2m✔ Saved pipeline to output directory\x1b[0m\ntraining/x/model-last\n" if finished else "")
+    output.with_suffix(".log").write_text(log)
     if seconds is not None:
         output.with_suffix(".seconds").write_text(f"{seconds}\n")
     if curve is not None:
