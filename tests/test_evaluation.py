@@ -339,3 +339,22 @@ def test_textcat_pipeline_without_the_data_labels(textcat_pipeline, tmp_path):
 def test_label_map_on_textcat_data(textcat_pipeline, sst2):
     with pytest.raises(UserError, match="--label-map: maps NER labels"):
         evaluate_pipelines([textcat_pipeline], data_spec(sst2, format="sst2"), label_map="ontonotes-to-conll")
+
+
+def test_a_run_is_finished_by_its_stamp_or_spacys_last_line(tmp_path):
+    from spacy_lm_suite.evaluation import training_finished
+
+    output = tmp_path / "ner-seed0"
+    (output / "model-best").mkdir(parents=True)
+    (output / "model-last").mkdir()  # spaCy writes both at every evaluation
+    assert not training_finished(output)  # no meta.json: nothing saved yet
+    (output / "model-best" / "meta.json").write_text("{}")
+    assert training_finished(output)  # no log and no stamp: trained elsewhere
+    log = output.with_suffix(".log")
+    log.write_text("E    #       LOSS NER  ENTS_F  SCORE\n  0     200     12.0   50.00   0.50\n")
+    assert not training_finished(output)  # still training, or stopped
+    log.write_text(log.read_text() + "\x1b[38;5;2m✔ Saved pipeline to output directory\x1b[0m\nner-seed0/model-last\n")
+    assert training_finished(output)
+    log.write_text("E    #\n")
+    output.with_suffix(".seconds").write_text("12.0\n")
+    assert training_finished(output)
