@@ -35,6 +35,7 @@ mean over seeds, one panel per dataset) and ``accuracy_vs_speed.png``, each
 atomically, after every input has been read.
 """
 
+import csv
 import glob
 import io
 import json
@@ -157,8 +158,13 @@ def _read_evaluation(path: Path) -> Dict[str, Any]:
     return report
 
 
+def _output(run: Path) -> Path:
+    """The ``spacy train --output`` folder of a run given as that folder or its model-best."""
+    return run.parent if run.name in ("model-best", "model-last") else run
+
+
 def _train_seconds(run: Path, model: Path) -> Optional[float]:
-    stamp = run.with_suffix(".seconds") if run.name not in ("model-best", "model-last") else run.parent.with_suffix(".seconds")
+    stamp = _output(run).with_suffix(".seconds")
     if stamp.is_file():
         try:
             return float(stamp.read_text().strip())
@@ -168,7 +174,7 @@ def _train_seconds(run: Path, model: Path) -> Optional[float]:
     training = meta.get("training") if isinstance(meta, dict) else None
     if isinstance(training, dict) and training.get("seconds"):
         return training["seconds"]
-    return _log_seconds(run if run.name not in ("model-best", "model-last") else run.parent)
+    return _log_seconds(_output(run))
 
 
 def _log_seconds(output: Path) -> Optional[float]:
@@ -176,8 +182,6 @@ def _log_seconds(output: Path) -> Optional[float]:
     path = output / "log.csv"
     if not path.is_file():
         return None
-    import csv
-
     with path.open(encoding="utf-8") as f:
         seconds = [row.get("seconds") for row in csv.DictReader(f)]
     seconds = [float(value) for value in seconds if value]
@@ -186,11 +190,9 @@ def _log_seconds(output: Path) -> Optional[float]:
 
 def run_curve(run: Path) -> List[Tuple[int, float]]:
     """(step, score in percent) of a run: its ``log.csv`` (our logger), else the console log."""
-    output = run.parent if run.name in ("model-best", "model-last") else run
+    output = _output(run)
     csv_path = output / "log.csv"
     if csv_path.is_file():
-        import csv
-
         with csv_path.open(encoding="utf-8") as f:
             return [(int(r["step"]), 100 * float(r["score"])) for r in csv.DictReader(f) if r.get("score")]
     log = output.with_suffix(".log")
