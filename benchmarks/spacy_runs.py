@@ -18,6 +18,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     meta_path = output / "model-best" / "meta.json"
     seconds = None
     if not finished(output):
+        output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
         command = [python, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         started = time.time()

@@ -19,8 +19,8 @@ Systems (configs/ unless noted; ELMo systems run --elmo-steps, MiniLM ones --tra
   stacked-minilm         static + fine-tuned MiniLM, mix                  {task}_stacked_minilm.cfg
   stacked-all            static + ELMo + MiniLM, mix                      {task}_stacked_all.cfg
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best with its log.csv
-(steps, seconds, scores: the learning curves) and prints the command that made it; runs
-whose model-best exists are not retrained. For stacked rows the learned mix weights
+(steps, seconds, scores: the learning curves) and prints the command that made it; finished
+runs are not retrained. For stacked rows the learned mix weights
 softmax(s) per part are read from model-best, with each part's share of the mixed vector's
 norm on the dev set (weight x mean norm of its projection: the weights alone ignore how
 large each projection has grown).

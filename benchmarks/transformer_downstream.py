@@ -13,7 +13,7 @@ Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
   textcat/minilm          SST-2: every train.tsv row, selected and scored on GLUE dev.tsv
   textcat/minilm-aux      the same with the auxiliary loss (lambda = 0.1)
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best and prints the
-command that made it; runs whose model-best exists are not retrained.
+command that made it; finished runs are not retrained.
 Scores are spaCy's at model-best (dev F1 / textcat micro F1 = accuracy for 2 exclusive
 classes); words/s at evaluation come from ``spacy-lm-suite evaluate`` (one process, one
 thread, after all trainings).

@@ -48,7 +48,9 @@ def main() -> None:
         command = [sys.executable, "-m", "spacy_lm_suite", "evaluate", *runs, str(dev), "--format", spec["format"],
                    "--limit", str(args.limit), "-o", str(target)]
         print(" ".join(command[1:]), flush=True)
-        subprocess.run(command, check=True, env=env)
+        done = subprocess.run(command, env=env)
+        if done.returncode != 0:  # evaluate printed its one-line error
+            sys.exit(done.returncode)
 
 
 if __name__ == "__main__":

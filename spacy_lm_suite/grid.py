@@ -110,7 +110,10 @@ def read_grid(path: Path) -> Dict[str, Any]:
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             raise InputFormatError(path, f"row {index + 1}: expected a mapping with a 'name'")
         for key in ("runs", "evaluations"):
-            unknown = sorted(set(row.get(key) or {}) - set(grid["datasets"]))
+            entries = row.get(key) or {}
+            if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+                raise InputFormatError(path, f"row {row['name']!r}: {key} must map dataset names to one glob pattern each")
+            unknown = sorted(set(entries) - set(grid["datasets"]))
             if unknown:
                 raise InputFormatError(
                     path, f"row {row['name']!r}: {key} names {', '.join(unknown)}, not a dataset "
@@ -122,7 +125,7 @@ def read_grid(path: Path) -> Dict[str, Any]:
 def _expand(pattern: str, root: Path) -> List[Path]:
     full = pattern if Path(pattern).is_absolute() else str(root / pattern)
     found = sorted(Path(p) for p in glob.glob(full))
-    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and training_finished(p)]
+    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and training_finished(_output(p))]
 
 
 def evaluation_files(paths: Sequence[Path]) -> List[Path]:
@@ -247,8 +250,14 @@ def collect(grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] 
                 for path in sorted(glob.glob(str(root / evaluation))):
                     for result in _read_evaluation(Path(path))["pipelines"]:
                         key = "ents_f" if spec["task"] == "ner" else "cats_accuracy"
-                        cell.runs.append(Path(result["folder"]))
-                        cell.scores.append(100 * float(result["scores"][key]))
+                        score = (result.get("scores") or {}).get(key) if isinstance(result, dict) else None
+                        if not isinstance(score, (int, float)):
+                            raise InputFormatError(
+                                path, f"row {row['name']!r}, {dataset}: a result without a {key} score "
+                                      f"(is it a {spec['task']} evaluation?)"
+                            )
+                        cell.runs.append(Path(result.get("folder", path)))
+                        cell.scores.append(100 * float(score))
                         if result.get("words_per_second"):
                             cell.words_per_second.append(float(result["words_per_second"]))
                         if result.get("size_bytes"):
@@ -298,7 +307,7 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
             + f" | {f'{seconds / 60:.0f} min ({time_at})' if seconds else '—'} |"
         )
     lines += ["", "Scores: dev, percent, mean ± std (number of seeds). words/s: `spacy-lm-suite evaluate`, "
-              "one thread, on the named dataset's dev set; size: the pipeline folder on disk; training time: "
+              "one thread, on the named dataset's evaluation file; size: the pipeline folder on disk; training time: "
               "wall-clock per run (two runs at a time on 2 cores)."]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
@@ -384,8 +393,11 @@ def write_grid_report(
     output_dir = check_output_dir(output_dir)
     _write_file(output_dir / "report.md", markdown.encode("utf-8"))
     _write_file(output_dir / "report.json", json.dumps(report, indent=2).encode("utf-8"))
-    plot_curves_png(grid, table, output_dir / "curves.png")
+    if not plot_curves_png(grid, table, output_dir / "curves.png"):
+        (output_dir / "curves.png").unlink(missing_ok=True)  # not a stale plot of an earlier grid
     if speed_png is not None:
         _write_file(output_dir / "accuracy_vs_speed.png", speed_png)
+    else:
+        (output_dir / "accuracy_vs_speed.png").unlink(missing_ok=True)
     report["markdown"] = markdown
     return report

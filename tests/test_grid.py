@@ -97,6 +97,22 @@ def test_bad_grids_are_one_clear_error(project, tmp_path):
     bad.write_text("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {wnut: 'a*'}\n")
     with pytest.raises(InputFormatError, match="runs names wnut, not a dataset"):
         read_grid(bad)
+    bad.write_text("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {conll2003: ['a*', 'b*']}\n")
+    with pytest.raises(InputFormatError, match="one glob pattern each"):
+        read_grid(bad)
+
+
+def test_an_evaluation_of_the_wrong_task_names_the_file(project):
+    (project / "metrics" / "external.json").write_text(json.dumps({"pipelines": [{"folder": "x", "scores": {"cats_accuracy": 0.5}}]}))
+    with pytest.raises(InputFormatError, match="external.json.*without a ents_f score .is it a ner evaluation"):
+        write_grid_report(project / "grid.yml", project / "reports", root=project)
+
+
+def test_a_run_given_as_its_model_best_is_left_out_while_training(project):
+    grid = project / "best.yml"
+    grid.write_text(GRID.replace("training/ner-minilm-seed*", "training/ner-minilm-seed*/model-best"))
+    report = write_grid_report(grid, project / "reports", root=project)
+    assert report["rows"]["minilm"]["conll2003"]["n"] == 1  # seed1 is still training
 
 
 def test_a_run_without_the_datasets_score_names_the_file(project):
