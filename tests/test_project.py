@@ -57,6 +57,21 @@ def test_check_data_names_the_missing_or_changed_file_and_the_var(tmp_path):
     assert "dev.txt: missing (conll2003)" in lines[1]
 
 
+def test_check_vars_names_each_var_of_the_wrong_type():
+    import subprocess
+    import sys
+
+    script = [sys.executable, str(REPO / "scripts" / "check_vars.py")]
+    ok = subprocess.run([*script, "seed=0:int0", "max_steps=3000:int", "seeds=0 1 2:ints"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([*script, "max_steps=abc:int", "seed=-1:int0", "seeds=0,1:ints", "jobs=2:int"],
+                         capture_output=True, text=True)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and len(lines) == 3
+    assert "vars.max_steps = 'abc': expected a positive integer" in lines[0] and "--vars.max_steps" in lines[0]
+    assert "vars.seed" in lines[1] and "vars.seeds" in lines[2]
+
+
 PACKAGE_STEPS = {"package-ner": "lm_suite_ner", "package-textcat": "lm_suite_textcat", "package-generator": "lm_suite_generator"}
 
 
