@@ -270,6 +270,11 @@ def collect(grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] 
 # -- writing ----------------------------------------------------------------------------
 
 
+def _duration(seconds: float) -> str:
+    """``42 s`` under a minute and a half, else whole minutes."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def _first(cells: Mapping[str, Cell], attribute: str) -> Tuple[Optional[str], Optional[float]]:
     """The first dataset (in column order) whose cell has the measurement, and its mean."""
     for dataset, cell in cells.items():
@@ -304,11 +309,11 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
             f"| {name} | " + " | ".join(values)
             + f" | {f'{speed:,.0f} ({speed_at})' if speed else '—'}"
             + f" | {f'{size / 1e6:,.0f} MB' if size else '—'}"
-            + f" | {f'{seconds / 60:.0f} min ({time_at})' if seconds else '—'} |"
+            + f" | {f'{_duration(seconds)} ({time_at})' if seconds else '—'} |"
         )
     lines += ["", "Scores: dev, percent, mean ± std (number of seeds). words/s: `spacy-lm-suite evaluate`, "
               "one thread, on the named dataset's evaluation file; size: the pipeline folder on disk; training time: "
-              "wall-clock per run (two runs at a time on 2 cores)."]
+              "wall-clock per run, as each run recorded it (the benchmarks run two at a time on 2 cores)."]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
     return "\n".join(lines) + "\n"
