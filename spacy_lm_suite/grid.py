@@ -47,7 +47,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import srsly
 
 from .errors import InputFormatError, UserError
-from .evaluation import _ANSI, folder_size, training_finished
+from .evaluation import _ANSI, PipelineRef, folder_size, training_finished, training_record
 from .extras import require
 from .report import _write_file, check_output_dir, resolve_run
 
@@ -173,31 +173,31 @@ def _train_seconds(run: Path, model: Path) -> Optional[float]:
             return float(stamp.read_text().strip())
         except ValueError:
             return None
-    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
-    training = meta.get("training") if isinstance(meta, dict) else None
-    if isinstance(training, dict) and training.get("seconds"):
-        return training["seconds"]
-    return _log_seconds(_output(run))
+    seconds = training_record(PipelineRef(source=str(model), folder=model, name=model.name))["seconds"]
+    if seconds:
+        return seconds
+    rows = [row for row in log_rows(_output(run)) if row["seconds"] is not None]
+    return rows[-1]["seconds"] if rows else None
 
 
-def _log_seconds(output: Path) -> Optional[float]:
-    """The training seconds of the last row of ``log.csv`` (our logger's), if any."""
-    path = output / "log.csv"
+def log_rows(output: Path) -> List[Dict[str, Any]]:
+    """The rows of a run's ``log.csv`` (``spacy-lm-suite.ConsoleLogger.v1`` with
+    ``csv_file``): step, seconds (None in logs written before that column) and the
+    score as a fraction; empty for a run without one."""
+    path = Path(output) / "log.csv"
     if not path.is_file():
-        return None
+        return []
     with path.open(encoding="utf-8") as f:
-        seconds = [row.get("seconds") for row in csv.DictReader(f)]
-    seconds = [float(value) for value in seconds if value]
-    return seconds[-1] if seconds else None
+        return [{"step": int(row["step"]), "seconds": float(row["seconds"]) if row.get("seconds") else None,
+                 "score": float(row["score"])} for row in csv.DictReader(f) if row.get("score")]
 
 
 def run_curve(run: Path) -> List[Tuple[int, float]]:
     """(step, score in percent) of a run: its ``log.csv`` (our logger), else the console log."""
     output = _output(run)
-    csv_path = output / "log.csv"
-    if csv_path.is_file():
-        with csv_path.open(encoding="utf-8") as f:
-            return [(int(r["step"]), 100 * float(r["score"])) for r in csv.DictReader(f) if r.get("score")]
+    rows = log_rows(output)
+    if rows:
+        return [(row["step"], 100 * row["score"]) for row in rows]
     log = output.with_suffix(".log")
     points = []
     if log.is_file():

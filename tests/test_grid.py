@@ -84,21 +84,24 @@ def test_rows_by_datasets_with_seeds_grouped_and_missing_cells_listed(project):
         assert (project / "reports" / name).stat().st_size > 0
 
 
-def test_bad_grids_are_one_clear_error(project, tmp_path):
+BAD_GRIDS = [  # (grid file text, the error it gives)
+    ("datasets: [conll2003]\nrows: []\n", "expected a mapping with 'datasets'"),
+    ("datasets:\n  conll2003: {task: parsing}\nrows: []\n", "task one of"),
+    ("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {wnut: 'a*'}\n", "runs names wnut, not a dataset"),
+    ("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {conll2003: ['a*', 'b*']}\n", "one glob pattern each"),
+]
+
+
+def test_a_missing_grid_file_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="no such grid file"):
         read_grid(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize("text,message", BAD_GRIDS)
+def test_bad_grids_are_one_clear_error(tmp_path, text, message):
     bad = tmp_path / "bad.yml"
-    bad.write_text("datasets: [conll2003]\nrows: []\n")
-    with pytest.raises(InputFormatError, match="expected a mapping with 'datasets'"):
-        read_grid(bad)
-    bad.write_text("datasets:\n  conll2003: {task: parsing}\nrows: []\n")
-    with pytest.raises(InputFormatError, match="task one of"):
-        read_grid(bad)
-    bad.write_text("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {wnut: 'a*'}\n")
-    with pytest.raises(InputFormatError, match="runs names wnut, not a dataset"):
-        read_grid(bad)
-    bad.write_text("datasets:\n  conll2003: {task: ner}\nrows:\n  - name: x\n    runs: {conll2003: ['a*', 'b*']}\n")
-    with pytest.raises(InputFormatError, match="one glob pattern each"):
+    bad.write_text(text)
+    with pytest.raises(InputFormatError, match=message):
         read_grid(bad)
 
 
