@@ -48,8 +48,8 @@ def check(data_dir: Path, only=None) -> list:
             path = data_dir / relative
             if not path.is_file():
                 problems.append(f"{path}: missing ({dataset}); expected under --vars.datasets {data_dir}")
-            elif md5(path) != expected:
-                problems.append(f"{path}: md5 {md5(path)}, expected {expected} ({dataset}: not the published "
+            elif (found := md5(path)) != expected:
+                problems.append(f"{path}: md5 {found}, expected {expected} ({dataset}: not the published "
                                 "file; restore it or point --vars.datasets at a folder holding the original)")
     return problems
 
