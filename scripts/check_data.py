@@ -1,6 +1,6 @@
 """Check the benchmark data the project's full-size workflows read, before any of them runs.
 
-Every file is looked for under DATA_DIR (the project's `datasets` var) and its md5 compared
+Every file is looked for under DATA_DIR (the project's `data_dir` var) and its md5 compared
 with the one published in the shared datasets' README (the public source of each is named
 there and in project.yml's assets). A missing folder or file, or a file whose md5 differs, is
 one line naming it, the var to change and what was expected; nothing is written.
@@ -35,11 +35,22 @@ def md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+SHARED = "../shared/datasets"
+
+
+def is_embedded_sample(data_dir: Path) -> bool:
+    """The sample committed under the project's assets/ (the demo's data, the var's default)."""
+    return (data_dir / "README.md").is_file() and (data_dir / "gutenberg").is_dir() and not (data_dir / "conll2003").exists()
+
+
 def check(data_dir: Path, only=None) -> list:
     """The problems found, one line each (empty: all present and matching)."""
     if not data_dir.is_dir():
-        return [f"{data_dir}: no such data folder; set the project's datasets var to the folder holding "
-                f"conll2003/, sst2/, ... (spacy project run WORKFLOW . --vars.datasets /path/to/datasets)"]
+        return [f"{data_dir}: no such data folder; set the project's data_dir var to the folder holding "
+                f"conll2003/, sst2/, ... (spacy project run WORKFLOW . --vars.data_dir {SHARED})"]
+    if is_embedded_sample(data_dir):
+        return [f"{data_dir}: the embedded sample (WNUT-17 and Gutenberg only: the data of `spacy project run demo`); "
+                f"this workflow needs the full datasets: spacy project run WORKFLOW . --vars.data_dir {SHARED}"]
     problems = []
     for dataset, files in FILES.items():
         if only and dataset not in only:
@@ -47,10 +58,10 @@ def check(data_dir: Path, only=None) -> list:
         for relative, expected in files.items():
             path = data_dir / relative
             if not path.is_file():
-                problems.append(f"{path}: missing ({dataset}); expected under --vars.datasets {data_dir}")
+                problems.append(f"{path}: missing ({dataset}); expected under --vars.data_dir {data_dir}")
             elif (found := md5(path)) != expected:
                 problems.append(f"{path}: md5 {found}, expected {expected} ({dataset}: not the published "
-                                "file; restore it or point --vars.datasets at a folder holding the original)")
+                                "file; restore it or point --vars.data_dir at a folder holding the original)")
     return problems
 
 

@@ -25,11 +25,36 @@ MINUTES = {
     ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0, ("textcat", "elmo-static"): 5.0,
 }
 PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
-GRID = {
-    "ner": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
-    "textcat": ["no-vectors", "static", "elmo", "elmo-static", "stacked-elmo", "stacked-minilm", "stacked-all"],
-}
-TRANSFORMER_ROWS = {"ner": ["minilm", "minilm-static", "minilm-aux", "spacy-transformers"], "textcat": ["minilm"]}
+BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transformer_downstream.py": "transformer"}
+PRETRAINING_MINUTES = 55  # pretrain-minilm-mlm, both cores (measured here: 2,000 steps in ~52 min)
+
+
+def planned_trainings(workflow: str = "all") -> list:
+    """``(benchmark, task, system)`` of every training the workflow's benchmark steps run,
+    read from project.yml (their --tasks and --systems), so this budget cannot drift from it."""
+    import shlex
+
+    from weasel.util import load_project_config
+
+    project = load_project_config(REPO)
+    commands = {command["name"]: command for command in project["commands"]}
+    plan = []
+    for name in project["workflows"][workflow]:
+        for line in commands[name]["script"]:
+            words = shlex.split(line)
+            benchmark = next((BENCHMARKS[w] for w in words if w in BENCHMARKS), None)
+            if benchmark is None:
+                continue
+            options, key = {}, None
+            for word in words:
+                if word.startswith("--"):
+                    key = word
+                    options[key] = []
+                elif key is not None:
+                    options[key].append(word)
+            for task in options["--tasks"]:
+                plan += [(benchmark, task, system) for system in options["--systems"]]
+    return plan
 
 
 def _stamp(output: Path):
@@ -79,9 +104,12 @@ def main() -> None:
         sys.exit(1)
     transformer_seeds = args.transformer_seeds or args.seeds
     rows = []
-    plan = [(task, system, "stacked", args.seeds) for task, systems in GRID.items() for system in systems]
-    plan += [(task, system, "transformer", transformer_seeds) for task, systems in TRANSFORMER_ROWS.items()
-             for system in systems]
+    import transformer_downstream
+
+    plan = [(task, system, benchmark, transformer_seeds if benchmark == "transformer" else args.seeds)
+            for benchmark, task, system in planned_trainings()
+            # a system a task lacks is skipped by the benchmark, and so here
+            if benchmark == "stacked" or system in transformer_downstream.SYSTEMS[task]]
     for task, system, benchmark, seeds in plan:
         transformer = benchmark == "transformer" or "minilm" in SYSTEMS.get(system, ("", [], set()))[2]
         steps = args.transformer_steps if transformer else args.elmo_steps
@@ -92,12 +120,15 @@ def main() -> None:
         minutes = estimate(task, system, steps, transformer, measured)
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo)))
     total = sum(row[-1] for row in rows) / max(1, args.jobs)
+    pretraining = 0 if (REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors").is_file() else PRETRAINING_MINUTES
+    total += pretraining
     print(f"Budget of `spacy project run all`: seeds {args.seeds} (transformer rows {transformer_seeds}), "
           f"static/ELMo systems {args.elmo_steps} steps, MiniLM systems {args.transformer_steps}, "
           f"{args.jobs} trainings at a time")
     print(f"{'task':8} {'system':26} {'steps':>6} {'reused':>6} {'to run':>6} {'min/run':>8} {'minutes':>8}")
     for task, system, steps, reused, todo, per_run, minutes in rows:
         print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")
+    print(f"pretrain-minilm-mlm (continued MLM, both cores): {'done, reused' if not pretraining else f'{pretraining} min'}")
     print(f"Estimated: {total / 60:.1f} h of training ({args.jobs} at a time), plus vectors (~1 h), "
           "evaluation (~10 min) and the report; WNUT-17 and TREC columns stay empty unless their runs are added "
           "to reports/grid.yml.")

@@ -4,15 +4,25 @@ import shlex
 from pathlib import Path
 
 import pytest
+from datasets_path import find_datasets_dir
 from weasel.util import load_project_config
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCED = ("training/", "metrics/", "packages/", "vectors/", "corpus/")
+DATASETS = find_datasets_dir()
 
 
 @pytest.fixture(scope="module")
 def project():
     return load_project_config(REPO)  # validates the schema and the workflow names
+
+
+@pytest.fixture(scope="module")
+def full_size_project():
+    """The project as the full-size workflows run it: ``--vars.data_dir`` the shared datasets."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"no shared datasets at {DATASETS}")
+    return load_project_config(REPO, overrides={"vars.data_dir": str(DATASETS)})
 
 
 def test_workflows_name_existing_commands(project):
@@ -21,8 +31,16 @@ def test_workflows_name_existing_commands(project):
         assert set(steps) <= commands, workflow
 
 
-def test_named_configs_scripts_and_assets_exist(project):
-    for command in project["commands"]:
+def test_the_data_root_defaults_to_the_embedded_sample(project):
+    assert project["vars"]["data_dir"] == "assets"
+    committed = {"assets/wnut17", "assets/gutenberg", "assets/elmo-medium"}
+    full_size = [asset for asset in project["assets"] if asset["dest"] not in committed]
+    # the benchmark data's entries are checked with --extra only (the sample has no CoNLL, SST-2, ...)
+    assert full_size and all(asset.get("extra") for asset in full_size)
+
+
+def test_named_configs_scripts_and_assets_exist(full_size_project):
+    for command in full_size_project["commands"]:
         for dep in command.get("deps", []):
             if not dep.startswith(PRODUCED):
                 assert (REPO / dep).exists(), f"{command['name']}: {dep}"
@@ -47,7 +65,12 @@ def test_check_data_names_the_missing_or_changed_file_and_the_var(tmp_path):
 
     script = [sys.executable, str(REPO / "scripts" / "check_data.py")]
     done = subprocess.run([*script, str(tmp_path / "nope")], capture_output=True, text=True)
-    assert done.returncode == 1 and "no such data folder" in done.stderr and "--vars.datasets" in done.stderr
+    assert done.returncode == 1 and "no such data folder" in done.stderr and "--vars.data_dir" in done.stderr
+    # the var's default, the committed sample: one line pointing at the shared datasets
+    done = subprocess.run([*script, str(REPO / "assets"), "--only", "conll2003", "sst2"], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and "embedded sample" in lines[0]
+    assert "--vars.data_dir ../shared/datasets" in lines[0]
     (tmp_path / "conll2003").mkdir()
     (tmp_path / "conll2003" / "train.txt").write_text("EU B-ORG\n")
     done = subprocess.run([*script, str(tmp_path), "--only", "conll2003"], capture_output=True, text=True)
@@ -192,3 +215,15 @@ def test_the_annotate_step_runs_as_written(project, tmp_path, monkeypatch, capsy
         main()
     assert exit_info.value.code in (0, None), capsys.readouterr()
     assert (tmp_path / "out" / "annotate.json").is_file() and (tmp_path / "out" / "shard-00000.jsonl").is_file()
+
+
+def test_the_budget_of_all_is_read_from_its_benchmark_steps():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grid_budget", REPO / "scripts" / "grid_budget.py")
+    grid_budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid_budget)
+    plan = set(grid_budget.planned_trainings("all"))
+    assert ("stacked", "ner", "stacked-all") in plan and ("stacked", "textcat", "no-vectors") in plan
+    assert ("transformer", "ner", "minilm-adapted") in plan and ("transformer", "ner", "spacy-transformers") in plan
+    assert not any(benchmark == "transformer" and system.startswith("stacked") for benchmark, _, system in plan)

@@ -588,7 +588,9 @@ def pretrain_transformer(
         fingerprint = _fingerprint(train_blocks, dev_blocks)
         adam_betas = (0.9, 0.999)
         training_args = {
-            "objective": objective, "model": str(source) if source is not None else None,
+            # the folder itself (a link such as the project's training/minilm resolves to it), so a
+            # resume from another working directory or through the link is the same run
+            "objective": objective, "model": _model_identity(source),
             "preset": None if source is not None else (preset or "tiny"), "arch": config.model_type,
             "tokenizer_sha256": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest(),
             "vocab_size": len(tokenizer), "max_length": max_length, "batch_size": batch_size, "lr": lr,
@@ -874,6 +876,12 @@ def _check_settings(**values: Any) -> None:
     require_fraction(values["dev_fraction"], option="--dev-fraction", allow_zero=True)
     require_at_least(values["max_length"], 4, option="--max-length")
     require_at_least(values["vocab_size"], 64, option="--vocab-size")
+
+
+def _model_identity(source: Optional[Path]) -> Optional[str]:
+    if source is None:
+        return None
+    return str(source.resolve()) if source.exists() else str(source)  # a hub name stays as given
 
 
 def _check_output(output_dir: Path, *, resume: bool) -> bool:
