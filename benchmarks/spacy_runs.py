@@ -49,14 +49,50 @@ def summarize(values: List[float]) -> Dict:
 
 
 REPO = Path(__file__).resolve().parents[1]
-METRIC = {"ner": "ents_f", "textcat": "cats_micro_f"}
+TREC_DEV_SAMPLE = 500  # TREC has no dev file: a fixed slice of train_5500.label (seed 0) is dev, the rest trains
+
+
+def _readers(reader: str, train: Sequence[str] = (), dev: Sequence[str] = ()) -> List[str]:
+    return ["--corpora.train.@readers", reader, *train, "--corpora.dev.@readers", reader, *dev]
+
+
+# benchmark task -> (kind: the configs' {task}_*.cfg and metric, train, dev under the data root,
+# evaluate's --format, its extra options, spaCy overrides that switch the configs' readers)
+TASKS = {
+    "ner": ("ner", "conll2003/train.txt", "conll2003/dev.txt", "conll2003", [], []),
+    "textcat": ("textcat", "sst2/train.tsv", "sst2/dev.tsv", "sst2", [], []),
+    "wnut17": ("ner", "wnut17/train.conll", "wnut17/dev.conll", "wnut17", [], _readers("spacy-lm-suite.WNUT17Reader.v1")),
+    "trec": ("textcat", "trec/train_5500.label", "trec/train_5500.label", "trec",
+             ["--sample", str(TREC_DEV_SAMPLE), "--sample-seed", "0"],
+             _readers("spacy-lm-suite.TRECReader.v1",
+                      train=["--corpora.train.sample", str(TREC_DEV_SAMPLE), "--corpora.train.complement", "true"],
+                      dev=["--corpora.dev.sample", str(TREC_DEV_SAMPLE)])),
+}
+METRIC = {task: {"ner": "ents_f", "textcat": "cats_micro_f"}[spec[0]] for task, spec in TASKS.items()}
+DEV_LABEL = {"ner": "CoNLL-2003 dev F1", "textcat": "SST-2 GLUE dev accuracy", "wnut17": "WNUT-17 dev F1",
+             "trec": f"TREC accuracy on a fixed {TREC_DEV_SAMPLE}-question train slice"}
+
+
+def kind(task: str) -> str:
+    """``ner`` or ``textcat``: which configs and metric a benchmark task uses."""
+    return TASKS[task][0]
+
+
+def reader_overrides(task: str) -> List[str]:
+    """The spaCy overrides that point a ``{kind}_*.cfg`` config's readers at the task's data."""
+    return list(TASKS[task][5])
+
+
+def evaluate_options(task: str) -> List[str]:
+    """``--format`` and the options ``spacy-lm-suite evaluate`` reads the task's dev data with."""
+    return ["--format", TASKS[task][3], *TASKS[task][4]]
 
 
 def task_data(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
-    """(train, dev) of each task under the shared datasets folder (CoNLL-2003 for ner,
-    SST-2 with GLUE's dev.tsv for textcat); exits in one line when a file is missing."""
-    conll, sst2 = datasets / "conll2003", datasets / "sst2"
-    data = {"ner": (conll / "train.txt", conll / "dev.txt"), "textcat": (sst2 / "train.tsv", sst2 / "dev.tsv")}
+    """(train, dev) of each task under the shared datasets folder (ner: CoNLL-2003,
+    textcat: SST-2 with GLUE's dev.tsv, wnut17, trec: TREC-6 with a fixed held-out slice);
+    exits in one line when a file is missing."""
+    data = {task: (datasets / TASKS[task][1], datasets / TASKS[task][2]) for task in tasks}
     for task in tasks:
         for needed in data[task]:
             if not needed.exists():

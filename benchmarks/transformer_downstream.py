@@ -36,7 +36,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import METRIC, minilm_folder, summarize, task_data, train_jobs, write_results  # noqa: E402
+from spacy_runs import (  # noqa: E402
+    DEV_LABEL, METRIC, TASKS, evaluate_options, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
+    write_results,
+)
 
 GLOVE_ROWS = 100_000
 SYSTEMS = {
@@ -52,7 +55,8 @@ SYSTEMS = {
     "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"]),
                 "minilm-adapted": ("textcat_minilm.cfg", [])},
 }
-PEER = "spacy-transformers"
+SYSTEMS.update(wnut17=SYSTEMS["ner"], trec=SYSTEMS["textcat"])  # the same configs, their readers switched
+PEER = "spacy-transformers"  # CoNLL-2003 only (its venv reads the .spacy files convert writes)
 ADAPTED = "minilm-adapted"
 
 
@@ -68,11 +72,11 @@ def spacy_files(conll: Path, out: Path) -> dict:
     return paths
 
 
-def evaluate(outputs, data: Path, fmt: str, report: Path) -> dict:
+def evaluate(outputs, data: Path, task: str, report: Path) -> dict:
     """words/s and scores of each model-best through ``spacy-lm-suite evaluate`` (one thread)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     subprocess.run([sys.executable, "-m", "spacy_lm_suite", "evaluate", *map(str, outputs), str(data),
-                    "--format", fmt, "-o", str(report)], check=True, env=env)
+                    *evaluate_options(task), "-o", str(report)], check=True, env=env)
     return {Path(p["folder"]).parent.name: p for p in json.loads(report.read_text())["pipelines"]}
 
 
@@ -84,7 +88,8 @@ def main() -> None:
                         help=f"the domain-adapted model folder of --systems {ADAPTED} (a finished pretrain-transformer run)")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "transformer")
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "transformer")
-    parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(SYSTEMS))
+    parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(TASKS),
+                        help="ner: CoNLL-2003, textcat: SST-2, wnut17, trec (a fixed 500-question train slice as dev)")
     parser.add_argument("--systems", nargs="+", default=None,
                         help="default: every system of each task; a name a task lacks is skipped for it")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -95,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     data = task_data(args.datasets, args.tasks)
     runs = [(task, system) for task in args.tasks for system in SYSTEMS[task]
-            if args.systems is None or system in args.systems]
+            if (args.systems is None or system in args.systems) and not (system == PEER and task != "ner")]
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()
@@ -123,7 +128,7 @@ def main() -> None:
                 "--paths.train", str(train), "--paths.dev", str(dev),
                 "--paths.transformer", str(args.adapted.resolve()) if system == ADAPTED else transformer,
                 "--system.seed", str(seed),
-                "--vars.max_steps", str(args.max_steps), *extra,
+                "--vars.max_steps", str(args.max_steps), *([] if system == PEER else reader_overrides(task)), *extra,
             ]
             config_path = (REPO / "configs" / config).resolve()
             output = args.training_dir / f"{task}-{system}-seed{seed}"
@@ -136,8 +141,7 @@ def main() -> None:
         for task in args.tasks:
             outputs = [job[4] for job in jobs if job[0] == task and job[1] != PEER]
             if outputs:
-                fmt = "conll2003" if task == "ner" else "sst2"
-                speeds.update(evaluate(outputs, data[task][1], fmt, args.output / f"evaluate-{task}.json"))
+                speeds.update(evaluate(outputs, data[task][1], task, args.output / f"evaluate-{task}.json"))
     summary = {}
     for task, system in runs:
         rows = [(seed, perf) for t, s, seed, perf in results if (t, s) == (task, system)]
@@ -149,7 +153,7 @@ def main() -> None:
     report = {"max_steps": args.max_steps, "seeds": args.seeds, "transformer": transformer, "results": summary,
               "seconds": time.time() - started, "jobs": args.jobs}
     lines = [f"{args.max_steps} steps, seeds {args.seeds}, {args.jobs} trainings at a time; "
-             "NER: CoNLL-2003 dev F1, textcat: SST-2 GLUE dev accuracy", "",
+             + ", ".join(f"{task}: {DEV_LABEL[task]}" for task in args.tasks), "",
              "| task | system | score | per seed | train minutes | eval words/s |", "| --- | --- | --- | --- | --- | --- |"]
     for key, row in summary.items():
         task, system = key.split("/")

@@ -2,7 +2,8 @@
 
 For every dataset column of the grid (``reports/grid.yml``) with a ``dev`` file and a
 ``format``, evaluates the first run (seed 0 when there is one) of every row's cell on
-that file, one process and one thread, and writes ``OUTPUT/<dataset>.json``: the
+that file (or its fixed ``sample``, for a column that names one), one process and one
+thread, and writes ``OUTPUT/<dataset>.json``: the
 ``--evaluations`` input of ``spacy-lm-suite report-grid``. Columns without a run are
 skipped; a missing dev file is one line naming it and the --datasets option.
 
@@ -47,6 +48,8 @@ def main() -> None:
         target = args.output / f"{dataset}.json"
         command = [sys.executable, "-m", "spacy_lm_suite", "evaluate", *runs, str(dev), "--format", spec["format"],
                    "--limit", str(args.limit), "-o", str(target)]
+        if spec.get("sample"):  # a fixed held-out slice of the file (TREC has no dev file)
+            command += ["--sample", str(spec["sample"]), "--sample-seed", str(spec.get("sample_seed", 0))]
         print(" ".join(command[1:]), flush=True)
         done = subprocess.run(command, env=env)
         if done.returncode != 0:  # evaluate printed its one-line error

@@ -2,21 +2,24 @@
 (finished runs are reused, not retrained), and stop in one line if something `all`
 needs is missing (the spacy-transformers venv, en_core_web_sm, the MiniLM package), with the estimated time.
 
-Minutes per run are measured here (2 cores, two trainings at a time): a run's own
+What runs is read from the benchmark steps of the workflow in project.yml, with the vars
+given (`--var NAME=VALUE`; the project's grid-budget step passes its own). Minutes per
+run are measured here (2 cores, two trainings at a time): a run's own
 ``<output>.seconds`` when an earlier seed of the same system left one, else the
 figures below, scaled by the step budget.
 
-    python scripts/grid_budget.py --seeds 0 1 2 --elmo-steps 2000 --transformer-steps 500 --jobs 2
+    python scripts/grid_budget.py --var grid_seeds="0 1 2" --var transformer_steps=500
 """
 
 import argparse
 import statistics
 import sys
 from pathlib import Path
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import finished  # noqa: E402
+from spacy_runs import finished, kind  # noqa: E402
 from stacked_downstream import SYSTEMS  # noqa: E402
 
 # minutes per 1,000 steps (static/ELMo systems) or per 500 steps (MiniLM systems), measured here
@@ -29,14 +32,16 @@ BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transfo
 PRETRAINING_MINUTES = 55  # pretrain-minilm-mlm, both cores (measured here: 2,000 steps in ~52 min)
 
 
-def planned_trainings(workflow: str = "all") -> list:
-    """``(benchmark, task, system)`` of every training the workflow's benchmark steps run,
-    read from project.yml (their --tasks and --systems), so this budget cannot drift from it."""
+def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]] = None) -> List[Dict]:
+    """Every training the workflow's benchmark steps run, read from project.yml with the
+    given vars (their --tasks, --systems, --seeds and step budgets), so this budget cannot
+    drift from it: dicts of benchmark, task, system, seeds, steps, jobs."""
     import shlex
 
+    import transformer_downstream
     from weasel.util import load_project_config
 
-    project = load_project_config(REPO)
+    project = load_project_config(REPO, overrides={f"vars.{k}": v for k, v in (variables or {}).items()})
     commands = {command["name"]: command for command in project["commands"]}
     plan = []
     for name in project["workflows"][workflow]:
@@ -52,8 +57,21 @@ def planned_trainings(workflow: str = "all") -> list:
                     options[key] = []
                 elif key is not None:
                     options[key].append(word)
+            seeds = [int(seed) for seed in options.get("--seeds", ["0", "1", "2"])]
+            jobs = int(options.get("--jobs", ["2"])[0])
             for task in options["--tasks"]:
-                plan += [(benchmark, task, system) for system in options["--systems"]]
+                for system in options["--systems"]:
+                    if benchmark == "transformer":
+                        if system not in transformer_downstream.SYSTEMS[task] or (
+                                system == transformer_downstream.PEER and task != "ner"):
+                            continue  # a system a task lacks is skipped by the benchmark, and so here
+                        steps = int(options.get("--max-steps", ["1000"])[0])
+                    elif "minilm" in SYSTEMS[system][2]:
+                        steps = int(options.get("--transformer-steps", ["500"])[0])
+                    else:
+                        steps = int(options.get("--elmo-steps", ["2000"])[0])
+                    plan.append({"benchmark": benchmark, "task": task, "system": system, "seeds": seeds,
+                                 "steps": steps, "jobs": jobs})
     return plan
 
 
@@ -91,47 +109,38 @@ def estimate(task: str, system: str, steps: int, transformer: bool, measured: li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--transformer-seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--elmo-steps", type=int, default=2000)
-    parser.add_argument("--transformer-steps", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="a project var as `all` runs with it (the project passes its own)")
+    parser.add_argument("--workflow", default="all")
     args = parser.parse_args()
+    variables = dict(item.split("=", 1) for item in args.var)
     problems = missing_requirements()
     for problem in problems:
         print(f"✘ {problem}", file=sys.stderr)
     if problems:
         sys.exit(1)
-    transformer_seeds = args.transformer_seeds or args.seeds
     rows = []
-    import transformer_downstream
-
-    plan = [(task, system, benchmark, transformer_seeds if benchmark == "transformer" else args.seeds)
-            for benchmark, task, system in planned_trainings()
-            # a system a task lacks is skipped by the benchmark, and so here
-            if benchmark == "stacked" or system in transformer_downstream.SYSTEMS[task]]
-    for task, system, benchmark, seeds in plan:
+    plan = planned_trainings(args.workflow, variables)
+    for entry in plan:
+        task, system, benchmark, seeds, steps = (entry[k] for k in ("task", "system", "benchmark", "seeds", "steps"))
         transformer = benchmark == "transformer" or "minilm" in SYSTEMS.get(system, ("", [], set()))[2]
-        steps = args.transformer_steps if transformer else args.elmo_steps
         folder = REPO / "training" / benchmark
         outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
         todo = [o for o in outputs if not finished(o)]
         measured = [seconds for seconds in map(_stamp, outputs) if seconds]
-        minutes = estimate(task, system, steps, transformer, measured)
-        rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo)))
-    total = sum(row[-1] for row in rows) / max(1, args.jobs)
+        minutes = estimate(kind(task), system, steps, transformer, measured)
+        rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))
+    total = sum(row[-1] for row in rows)
     pretraining = 0 if (REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors").is_file() else PRETRAINING_MINUTES
     total += pretraining
-    print(f"Budget of `spacy project run all`: seeds {args.seeds} (transformer rows {transformer_seeds}), "
-          f"static/ELMo systems {args.elmo_steps} steps, MiniLM systems {args.transformer_steps}, "
-          f"{args.jobs} trainings at a time")
+    jobs = sorted({entry["jobs"] for entry in plan})
+    print(f"Budget of `spacy project run {args.workflow}`: seeds, steps and systems of its benchmark steps "
+          f"(project.yml), {'/'.join(map(str, jobs))} trainings at a time; finished runs are reused")
     print(f"{'task':8} {'system':26} {'steps':>6} {'reused':>6} {'to run':>6} {'min/run':>8} {'minutes':>8}")
     for task, system, steps, reused, todo, per_run, minutes in rows:
         print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")
     print(f"pretrain-minilm-mlm (continued MLM, both cores): {'done, reused' if not pretraining else f'{pretraining} min'}")
-    print(f"Estimated: {total / 60:.1f} h of training ({args.jobs} at a time), plus vectors (~1 h), "
-          "evaluation (~10 min) and the report; WNUT-17 and TREC columns stay empty unless their runs are added "
-          "to reports/grid.yml.")
+    print(f"Estimated: {total / 60:.1f} h of training, plus vectors (~1 h), evaluation (~10 min) and the report.")
 
 
 if __name__ == "__main__":

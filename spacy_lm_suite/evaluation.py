@@ -90,12 +90,15 @@ _FINISHED = "Saved pipeline to output directory"  # spaCy's last line of a finis
 @dataclass(frozen=True)
 class DataSpec:
     """One data file and how to read it: ``format`` (a key of :data:`FORMATS`),
-    ``limit`` (docs to read, 0: all) and ``encoding`` (None: the reader's default)."""
+    ``limit`` (docs to read, 0: all), ``encoding`` (None: the reader's default) and
+    ``sample``/``sample_seed`` (the fixed held-out slice of an SST-2 or TREC file, 0: all rows)."""
 
     path: Path
     format: str
     limit: int = 0
     encoding: Optional[str] = None
+    sample: int = 0
+    sample_seed: int = 0
 
     @property
     def task(self) -> str:
@@ -109,22 +112,34 @@ class DataSpec:
         options: Dict[str, Any] = {"path": self.path, "limit": self.limit}
         if self.encoding is not None:
             options["encoding"] = self.encoding
+        if self.sample:
+            options.update(sample=self.sample, seed=self.sample_seed)
         examples = list(reader(**options)(nlp))
         if not examples:
             raise InputFormatError(self.path, f"no {self.format} example found")
         return examples
 
 
-def data_spec(path: Union[str, Path], *, format: str, limit: int = 0, encoding: Optional[str] = None) -> DataSpec:
+SAMPLED_FORMATS = ("sst2", "trec")
+"""Formats whose readers take a fixed sample (``--sample``)."""
+
+
+def data_spec(
+    path: Union[str, Path], *, format: str, limit: int = 0, encoding: Optional[str] = None, sample: int = 0, sample_seed: int = 0
+) -> DataSpec:
     """A checked :class:`DataSpec`: a known ``--format``, an existing file, a
-    ``--limit`` >= 0 and an encoding Python knows (``UserError`` otherwise)."""
+    ``--limit`` >= 0, an encoding Python knows and a ``--sample`` only where the
+    format has one (``UserError`` otherwise)."""
     if format not in FORMATS:
         raise UserError(f"--format: expected one of {', '.join(FORMATS)}, found {format!r}")
     check_count(limit, "--limit", zero="all")
+    check_count(sample, "--sample", zero="all rows")
+    if sample and format not in SAMPLED_FORMATS:
+        raise UserError(f"--sample: only the {' and '.join(SAMPLED_FORMATS)} readers take a fixed sample, not {format}")
     if encoding is not None:
         check_encoding(encoding)
     try:
-        return DataSpec(existing_file(path), format, limit, encoding)
+        return DataSpec(existing_file(path), format, limit, encoding, sample, sample_seed)
     except UserError as err:
         raise UserError(f"{err} (the DATA file to evaluate on)") from None
 
@@ -460,7 +475,8 @@ def evaluate_pipelines(
         "format": REPORT_FORMAT,
         "version": 1,
         "scale": "fraction",
-        "data": {"path": str(data.path), "format": data.format, "task": data.task, "limit": data.limit, "encoding": data.encoding},
+        "data": {"path": str(data.path), "format": data.format, "task": data.task, "limit": data.limit, "encoding": data.encoding,
+                 "sample": data.sample, "sample_seed": data.sample_seed},
         "pipelines": results,
         "groups": group_by_config(results),
     }

@@ -225,6 +225,15 @@ def test_textcat_accuracy_and_macro_f(textcat_pipeline, sst2):
     assert 0 <= result["scores"]["cats_macro_f"] <= 1 and "cats_f_per_type" in result["scores"]
 
 
+def test_a_fixed_sample_of_a_textcat_file_is_scored_and_recorded(textcat_pipeline, sst2):
+    data = data_spec(sst2, format="sst2", sample=2, sample_seed=0)
+    report = evaluate_pipelines([textcat_pipeline], data)
+    assert report["pipelines"][0]["docs"] == 2
+    assert report["data"]["sample"] == 2 and report["data"]["sample_seed"] == 0
+    with pytest.raises(UserError, match="--sample: only the sst2 and trec readers take a fixed sample, not conll2003"):
+        data_spec(sst2, format="conll2003", sample=2)
+
+
 # -- seeds, provenance --------------------------------------------------------------
 
 

@@ -223,7 +223,14 @@ def test_the_budget_of_all_is_read_from_its_benchmark_steps():
     spec = importlib.util.spec_from_file_location("grid_budget", REPO / "scripts" / "grid_budget.py")
     grid_budget = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid_budget)
-    plan = set(grid_budget.planned_trainings("all"))
-    assert ("stacked", "ner", "stacked-all") in plan and ("stacked", "textcat", "no-vectors") in plan
-    assert ("transformer", "ner", "minilm-adapted") in plan and ("transformer", "ner", "spacy-transformers") in plan
-    assert not any(benchmark == "transformer" and system.startswith("stacked") for benchmark, _, system in plan)
+    plan = grid_budget.planned_trainings("all", {"grid_other_seeds": "0 1", "transformer_steps": "100"})
+    found = {(entry["benchmark"], entry["task"], entry["system"]): entry for entry in plan}
+    assert ("stacked", "ner", "stacked-all") in found and ("stacked", "textcat", "no-vectors") in found
+    assert ("transformer", "ner", "minilm-adapted") in found and ("transformer", "ner", "spacy-transformers") in found
+    assert ("stacked", "trec", "static") in found and ("transformer", "wnut17", "minilm") in found
+    # systems a task lacks are left out, as the benchmarks skip them
+    assert ("transformer", "trec", "minilm-static") not in found and ("transformer", "wnut17", "spacy-transformers") not in found
+    # the vars given are the ones the steps run with
+    assert found[("stacked", "trec", "static")]["seeds"] == [0, 1] and found[("stacked", "ner", "static")]["seeds"] == [0, 1, 2]
+    assert found[("transformer", "ner", "minilm")]["steps"] == 100 and found[("stacked", "ner", "stacked-all")]["steps"] == 100
+    assert found[("stacked", "ner", "static")]["steps"] == 2000

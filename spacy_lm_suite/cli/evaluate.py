@@ -14,6 +14,8 @@ from ..runs.outputs import check_output_file, write_json_atomic
 
 FORMAT_HELP = "Format of DATA: conll2003, wnut17 (NER), sst2, trec, jsonl (text classification)"
 LIMIT_HELP = "Read only the first N docs of DATA (0: all)"
+SAMPLE_HELP = ("Read only the fixed sample of N rows chosen by --sample-seed (sst2, trec: the held-out slice a training "
+               "config's reader leaves out with complement = true; TREC has no dev file)")
 ENCODING_HELP = "Encoding of DATA (default: the format's own, UTF-8 or Latin-1 for TREC; utf-8-or-latin-1 for mixed files)"
 
 
@@ -26,6 +28,8 @@ def evaluate_command(
         None, "--label-map", help=f"Map predicted NER labels onto the data's types: {', '.join(LABEL_MAPS)}, a JSON object or a .json file; unmapped labels are dropped"
     ),
     limit: int = typer.Option(0, "--limit", help=LIMIT_HELP),
+    sample: int = typer.Option(0, "--sample", help=SAMPLE_HELP),
+    sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of --sample"),
     encoding: Optional[str] = typer.Option(None, "--encoding", help=ENCODING_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="nlp.pipe batch size (default: the pipeline's)"),
     isolate: bool = typer.Option(True, "--isolate/--no-isolate", help="Run each pipeline in a fresh process, so its peak RSS is its own"),
@@ -38,7 +42,7 @@ def evaluate_command(
     *pipelines, data_path = args
     if output is not None:
         check_output_file(output, overwrite=True, what="metrics file")
-    data = data_spec(data_path, format=data_format, limit=limit, encoding=encoding)
+    data = data_spec(data_path, format=data_format, limit=limit, encoding=encoding, sample=sample, sample_seed=sample_seed)
     report = evaluate_pipelines(pipelines, data, label_map=label_map, batch_size=batch_size, isolate=isolate)
     msg.table(_rows(report), header=_header(data.task), divider=True)
     for group in report["groups"]:
@@ -86,13 +90,15 @@ def convert_command(
     data_format: str = choice_option(None, "--format", "-f", choices=tuple(FORMATS), help=FORMAT_HELP),
     lang: str = typer.Option("en", "--lang", help="Language of the vocab (and tokenizer, for text classification data)"),
     limit: int = typer.Option(0, "--limit", help=LIMIT_HELP),
+    sample: int = typer.Option(0, "--sample", help=SAMPLE_HELP),
+    sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of --sample"),
     encoding: Optional[str] = typer.Option(None, "--encoding", help=ENCODING_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT"),
 ) -> None:
     """Write DATA as a .spacy DocBin for `spacy evaluate`, `spacy debug data` and `spacy benchmark accuracy`."""
     if data_format is None:
         raise UserError("--format: give the format of DATA, one of " + ", ".join(FORMATS))
-    data = data_spec(data_path, format=data_format, limit=limit, encoding=encoding)
+    data = data_spec(data_path, format=data_format, limit=limit, encoding=encoding, sample=sample, sample_seed=sample_seed)
     summary = convert_data(data, output, lang=lang, overwrite=overwrite)
     what = f"{summary['entities']} entities" if "entities" in summary else f"labels {', '.join(summary['labels'])}"
     msg.good(f"Wrote {summary['docs']} docs ({summary['words']} words, {what}) to {output}")

@@ -17,7 +17,7 @@ from spacy.util import registry
 from ..errors import UserError
 from .conll import NERSentence, group_sentences, read_conll2003, read_wnut17
 from .rawtext import check_count, check_encoding, check_format, iter_texts
-from .textcat import SST2_LABELS, TextcatRow, check_labels, check_sst2_options, read_sst2, read_textcat_jsonl, read_trec
+from .textcat import SST2_LABELS, TREC_COARSE, TextcatRow, check_labels, check_sst2_options, read_sst2, read_textcat_jsonl, read_trec
 
 ExampleReader = Callable[[Language], Iterator[Example]]
 NO_LIMIT = "no limit"
@@ -161,12 +161,25 @@ def sst2_reader(
 
 
 @registry.readers("spacy-lm-suite.TRECReader.v1")
-def trec_reader(path: Path, fine: bool = False, limit: int = 0, encoding: str = "latin-1") -> ExampleReader:
+def trec_reader(
+    path: Path,
+    fine: bool = False,
+    limit: int = 0,
+    encoding: str = "latin-1",
+    sample: Optional[int] = None,
+    seed: int = 0,
+    complement: bool = False,
+) -> ExampleReader:
     """TREC questions (``COARSE:fine text``): 6 coarse classes, or 50 with
     ``fine``. encoding: the original files are Latin-1 (the default); set
-    ``encoding = "utf-8"`` for a copy converted to UTF-8."""
+    ``encoding = "utf-8"`` for a copy converted to UTF-8. sample, seed,
+    complement: a fixed held-out slice of the file and the rows beside it, as
+    for ``SST2Reader.v1`` (TREC has no dev file), so a textcat config's
+    ``[corpora]`` switch readers by ``@readers`` alone."""
+    _, sample, limit = check_sst2_options(labels=TREC_COARSE, sample=sample, complement=complement, limit=limit)
     check_encoding(encoding)
-    return TextcatCorpus(partial(read_trec, path, fine=fine, encoding=encoding), limit=limit)
+    read = partial(read_trec, path, fine=fine, encoding=encoding, sample=sample, seed=seed, complement=complement)
+    return TextcatCorpus(read, limit=limit)
 
 
 @registry.readers("spacy-lm-suite.JsonlTextcatReader.v1")

@@ -11,7 +11,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import InputFormatError, UserError
 from .rawtext import PathLike, check_count, check_encoding, existing_file, iter_jsonl, read_lines
@@ -82,6 +82,15 @@ def read_sst2(
     labels, sample, limit = check_sst2_options(labels=labels, sample=sample, complement=complement, limit=limit)
     check_encoding(encoding)
     read = partial(_read_tsv, path, labels=labels, text_column=text_column, label_column=label_column, encoding=encoding)
+    yield from select_rows(path, read, sample=sample, seed=seed, complement=complement, limit=limit)
+
+
+def select_rows(
+    path: PathLike, read: Callable[[], Iterator[TextcatRow]], *, sample: int, seed: int, complement: bool, limit: int
+) -> Iterator[TextcatRow]:
+    """The rows of ``read()`` (a fresh stream per call): all of them, the fixed
+    ``sample`` chosen by ``seed`` (:func:`sample_rank`), or with ``complement`` every
+    row not in that sample; at most ``limit`` (0: no limit), in file order."""
     rows = read()
     if sample and complement:
         held_out = {row.line for row in _sample(path, read(), sample, seed)}
@@ -163,17 +172,32 @@ def _sample(path: PathLike, rows: Iterator[TextcatRow], sample: int, seed: int) 
 
 
 def read_trec(
-    path: PathLike, *, fine: bool = False, encoding: str = "latin-1", limit: Optional[int] = None
+    path: PathLike,
+    *,
+    fine: bool = False,
+    encoding: str = "latin-1",
+    limit: Optional[int] = None,
+    sample: Optional[int] = None,
+    seed: int = 0,
+    complement: bool = False,
 ) -> Iterator[TextcatRow]:
     """Stream a TREC question-classification file (``COARSE:fine question``
     per line). fine: use the 50 fine labels (``LOC:city``) instead of the 6
     coarse ones (``LOC``). encoding: the original files are ISO-8859-1
     (``latin-1``, the default); a copy converted to UTF-8 needs
     ``encoding="utf-8"`` (read as Latin-1 it would give mojibake, which
-    :func:`~spacy_lm_suite.data.rawtext.read_lines` warns about)."""
+    :func:`~spacy_lm_suite.data.rawtext.read_lines` warns about).
+    sample, seed, complement: a fixed held-out slice and the rows beside it, as
+    for :func:`read_sst2` (TREC has no dev file: ``sample=500, seed=0`` is the
+    slice the project scores on, ``complement=True`` the training rows)."""
     labels = TREC_FINE if fine else TREC_COARSE
     check_encoding(encoding)
-    limit = check_count(limit, "limit", zero="no limit")
+    _, sample, limit = check_sst2_options(labels=labels, sample=sample, complement=complement, limit=limit)
+    read = partial(_read_trec, path, labels=labels, fine=fine, encoding=encoding)
+    yield from select_rows(path, read, sample=sample, seed=seed, complement=complement, limit=limit)
+
+
+def _read_trec(path: PathLike, *, labels: Sequence[str], fine: bool, encoding: str) -> Iterator[TextcatRow]:
     count = 0
     for number, line in read_lines(path, encoding=encoding):
         if not line.strip():
@@ -187,8 +211,6 @@ def read_trec(
             raise InputFormatError(path, "expected a question after the label, found none", line=number, found=line)
         yield TextcatRow(text.strip(), one_hot(labels, label if fine else label.partition(":")[0]), number)
         count += 1
-        if limit and count >= limit:
-            return
     if count == 0:
         raise InputFormatError(path, "no question found: the file is empty")
 

@@ -80,6 +80,22 @@ def test_trec_published_counts(datasets_dir):
     assert examples[0].reference.cats["DESC:manner"] == 1.0 and len(examples[0].reference.cats) == 50
 
 
+def test_trec_fixed_dev_slice_and_the_training_rows_beside_it(datasets_dir):
+    """TREC has no dev file: the project scores on the seed-0 500-question slice and trains on the rest."""
+    path = datasets_dir / "trec" / "train_5500.label"
+    dev = list(read_trec(path, sample=500, seed=0))
+    train = list(read_trec(path, sample=500, seed=0, complement=True))
+    assert len(dev) == 500 and len(train) == 5452 - 500
+    assert not {row.line for row in dev} & {row.line for row in train}
+    assert _classes(dev) == {"HUM": 137, "DESC": 108, "ENTY": 96, "LOC": 74, "NUM": 74, "ABBR": 11}
+    assert dev == list(read_trec(path, sample=500, seed=0))
+    # the reader takes SST2Reader.v1's sample options, so a textcat config switches by @readers alone
+    examples = list(trec_reader(path, sample=500, seed=0, limit=5)(spacy.blank("en")))
+    assert [eg.reference.text for eg in examples] == [row.text for row in dev[:5]]
+    with pytest.raises(UserError, match="complement = true needs a sample size"):
+        trec_reader(path, complement=True)
+
+
 def test_sst2_parsing(tmp_path):
     path = _write(tmp_path, "label\tsentence\n1\ta fine film \n\n0\tdull\n")
     rows = list(read_sst2(path))
