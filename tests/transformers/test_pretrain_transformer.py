@@ -319,6 +319,20 @@ def test_continued_pretraining_records_loading_info(tmp_path, runs):
     assert json.loads((tmp_path / "cont" / "provenance.json").read_text())["loading_info"] == result.loading_info
 
 
+def test_a_continued_run_resumes_through_a_link_to_its_model(tmp_path, runs):
+    """The project names MiniLM by a link (training/minilm): the run records the folder itself."""
+    link = tmp_path / "model-link"
+    link.symlink_to(runs["mlm"].output_dir, target_is_directory=True)
+    settings = {**TINY, "preset": None}
+    pretrain_transformer(texts=str(SAMPLE), output_dir=tmp_path / "cont", objective="mlm", model=str(link), steps=4,
+                         max_steps_this_run=2, **settings)
+    state = json.loads((tmp_path / "cont" / "state.json").read_text())
+    assert state["training"]["model"] == str(Path(runs["mlm"].output_dir).resolve())
+    result = pretrain_transformer(texts=str(SAMPLE), output_dir=tmp_path / "cont", objective="mlm",
+                                  model=str(runs["mlm"].output_dir), steps=4, resume=True, **settings)
+    assert result.step == 4
+
+
 def test_checkpoint_from_another_config(tmp_path):
     run(tmp_path / "run", objective="mlm", steps=6, max_steps_this_run=4)
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
