@@ -17,7 +17,7 @@ from spacy.util import registry
 from ..errors import UserError
 from .conll import NERSentence, group_sentences, read_conll2003, read_wnut17
 from .rawtext import check_count, check_encoding, check_format, iter_texts
-from .textcat import SST2_LABELS, TREC_COARSE, TextcatRow, check_labels, check_sst2_options, read_sst2, read_textcat_jsonl, read_trec
+from .textcat import SST2_LABELS, TREC_COARSE, TextcatRow, check_labels, check_sample_options, read_sst2, read_textcat_jsonl, read_trec
 
 ExampleReader = Callable[[Language], Iterator[Example]]
 NO_LIMIT = "no limit"
@@ -144,7 +144,7 @@ def sst2_reader(
     :func:`spacy_lm_suite.data.textcat.read_sst2`); complement: every row
     *not* in that subset, for training beside a held-out sample.
     text_column, label_column: the header names of the two columns read."""
-    labels, sample, limit = check_sst2_options(labels=labels or SST2_LABELS, sample=sample, complement=complement, limit=limit)
+    labels, sample, limit = check_sample_options(labels=labels or SST2_LABELS, sample=sample, complement=complement, limit=limit)
     check_encoding(encoding)
     read = partial(
         read_sst2,
@@ -176,7 +176,7 @@ def trec_reader(
     complement: a fixed held-out slice of the file and the rows beside it, as
     for ``SST2Reader.v1`` (TREC has no dev file), so a textcat config's
     ``[corpora]`` switch readers by ``@readers`` alone."""
-    _, sample, limit = check_sst2_options(labels=TREC_COARSE, sample=sample, complement=complement, limit=limit)
+    _, sample, limit = check_sample_options(labels=TREC_COARSE, sample=sample, complement=complement, limit=limit)
     check_encoding(encoding)
     read = partial(read_trec, path, fine=fine, encoding=encoding, sample=sample, seed=seed, complement=complement)
     return TextcatCorpus(read, limit=limit)

@@ -79,7 +79,7 @@ def read_sst2(
         rows that go with a held-out sample), in file order.
     limit: stop after this many rows (applied after sampling).
     """
-    labels, sample, limit = check_sst2_options(labels=labels, sample=sample, complement=complement, limit=limit)
+    labels, sample, limit = check_sample_options(labels=labels, sample=sample, complement=complement, limit=limit)
     check_encoding(encoding)
     read = partial(_read_tsv, path, labels=labels, text_column=text_column, label_column=label_column, encoding=encoding)
     yield from select_rows(path, read, sample=sample, seed=seed, complement=complement, limit=limit)
@@ -103,10 +103,10 @@ def select_rows(
             return
 
 
-def check_sst2_options(
+def check_sample_options(
     *, labels: Sequence[str], sample: Optional[int], complement: bool, limit: Optional[int]
 ) -> Tuple[List[str], int, int]:
-    """The checked ``(labels, sample, limit)`` of an SST-2 read, or ``UserError``."""
+    """The checked ``(labels, sample, limit)`` of an SST-2 or TREC read, or ``UserError``."""
     labels = check_labels(labels)
     sample = check_count(sample, "sample", zero="all rows")
     if complement and not sample:
@@ -192,7 +192,7 @@ def read_trec(
     slice the project scores on, ``complement=True`` the training rows)."""
     labels = TREC_FINE if fine else TREC_COARSE
     check_encoding(encoding)
-    _, sample, limit = check_sst2_options(labels=labels, sample=sample, complement=complement, limit=limit)
+    _, sample, limit = check_sample_options(labels=labels, sample=sample, complement=complement, limit=limit)
     read = partial(_read_trec, path, labels=labels, fine=fine, encoding=encoding)
     yield from select_rows(path, read, sample=sample, seed=seed, complement=complement, limit=limit)
 
