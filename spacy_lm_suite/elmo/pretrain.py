@@ -30,7 +30,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..runs.provenance import git_commit
+from ..runs.provenance import chunk_history
 from ..runs.options import (
     require_finite_loss,
     require_fraction,
@@ -414,10 +414,7 @@ def pretrain_elmo(
 
         last_plot = [0.0]
         # the suite commits this run trained at (one per resume that ran other code): export names them
-        suite_commits = list(state.get("suite_commits") or [])
-        commit = git_commit()
-        if commit and (not suite_commits or suite_commits[-1] != commit):
-            suite_commits.append(commit)
+        suite_commits = chunk_history(state, command=None)["suite_commits"]
 
         def save(final: bool) -> None:
             rngs = _gather_objects(encode_rng_state(torch.get_rng_state()), world_size)

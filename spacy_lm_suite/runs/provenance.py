@@ -6,7 +6,7 @@ Model code: no spaCy or Thinc import here.
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 
 def git_commit() -> Optional[str]:
@@ -31,4 +31,19 @@ def file_sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["git_commit", "file_sha256"]
+def chunk_history(state: Dict[str, Any], *, command: Optional[str]) -> Dict[str, List[Any]]:
+    """The record of the chunks a resumable run trained in: ``suite_commits`` (the commits
+    it ran at, a new one for each resume that ran other code) and ``commands`` (each
+    chunk's command line, from the step it started at), carried in its checkpoint state
+    and written into its provenance."""
+    commits = list(state.get("suite_commits") or [])
+    commit = git_commit()
+    if commit and (not commits or commits[-1] != commit):
+        commits.append(commit)
+    commands = list(state.get("commands") or [])
+    if command:
+        commands.append({"from_step": int(state.get("step", 0)), "command": command, "suite_commit": commit})
+    return {"suite_commits": commits, "commands": commands}
+
+
+__all__ = ["git_commit", "file_sha256", "chunk_history"]

@@ -103,7 +103,7 @@ from ..runs.outputs import (
     save_safetensors_atomic,
     write_json_atomic,
 )
-from ..runs.provenance import file_sha256, git_commit
+from ..runs.provenance import chunk_history, file_sha256, git_commit
 from ..nn.state import unique_state
 from .loading import model_kind
 
@@ -648,6 +648,7 @@ def pretrain_transformer(
         last_train_ppl: Optional[float] = state.get("last_train_perplexity")
         last_dev_ppl: Optional[float] = state.get("last_dev_perplexity")
         last_train_loss: Optional[float] = None
+        history = chunk_history(state, command=command)  # the commits and command lines of every chunk
         dev_before: Optional[float] = state.get("dev_perplexity_before")
         run_start = time.perf_counter()
         run_pieces = 0
@@ -698,6 +699,7 @@ def pretrain_transformer(
                         "optimizer": optimizer_json, "training": training_args, "data_fingerprint": fingerprint,
                         "loading_info": loading_info, "last_train_perplexity": last_train_ppl,
                         "last_dev_perplexity": last_dev_ppl, "dev_perplexity_before": dev_before, "complete": False,
+                        **history,
                     },
                     write={
                         CHECKPOINT_CONFIG: lambda tmp: write_json_atomic(tmp, lm.config.to_dict()),
@@ -784,6 +786,7 @@ def pretrain_transformer(
             _export(
                 output_dir, lm=lm, tokenizer=tokenizer, command=command, fingerprint=fingerprint, training=training_args,
                 loading_info=loading_info, step=step, train_ppl=last_train_ppl, dev_ppl=last_dev_ppl, dev_before=dev_before,
+                history=history, seconds=elapsed_before + time.perf_counter() - run_start,
             )
         barrier(world_size)
         lm.eval()
@@ -995,13 +998,15 @@ def _save_tokenizer(tokenizer: Any, output_dir: Path) -> None:
 def _export(
     output_dir: Path, *, lm: Any, tokenizer: Any, command: Optional[str], fingerprint: str, training: Dict[str, Any],
     loading_info: Optional[Dict[str, Any]], step: int, train_ppl: Optional[float], dev_ppl: Optional[float],
-    dev_before: Optional[float],
+    dev_before: Optional[float], history: Dict[str, Any], seconds: float,
 ) -> None:
     """The final model (``save_pretrained``, safetensors) and tokenizer in the run folder, then
     ``provenance.json``, then ``state.json`` marked complete."""
     _save_pretrained_into(lm, output_dir, allowed=MODEL_FILES, what="model", safe_serialization=True)
     provenance = {
+        # command/suite_commit: the last chunk's; chunks: every chunk's (a run resumed in chunks trains in several)
         "format": "spacy-lm-suite.pretrain-transformer.provenance", "command": command, "suite_commit": git_commit(),
+        "suite_commits": history["suite_commits"], "chunks": history["commands"], "training_seconds": seconds,
         "objective": training["objective"], "start": training["model"] or f"preset {training['preset']}",
         "step": step, "train_perplexity": train_ppl, "dev_perplexity": dev_ppl,
         "dev_perplexity_before": dev_before, "data_fingerprint": fingerprint,

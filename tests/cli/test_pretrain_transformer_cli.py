@@ -27,5 +27,9 @@ def test_cli_stop_resume_and_errors(tmp_path):
     assert json.loads((out / "state.json").read_text())["complete"]
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["command"].startswith("spacy-lm-suite pretrain-transformer")
+    # both chunks are recorded: where each started and the command it ran
+    assert [chunk["from_step"] for chunk in provenance["chunks"]] == [0, 3]
+    assert "--resume" not in provenance["chunks"][0]["command"] and "--resume" in provenance["chunks"][1]["command"]
+    assert provenance["training_seconds"] > 0
     wrong = cli(str(SAMPLE), str(tmp_path / "b"), "--objective", "mlm", "--model", str(out), "--steps", "2", "--max-length", "32")
     assert wrong.returncode == 1 and "causal LM" in wrong.stdout and not (tmp_path / "b").exists()
