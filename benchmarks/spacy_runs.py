@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def train(config: Path, output: Path, overrides: Sequence[str], log: Path, python: str = sys.executable) -> Dict:
@@ -52,47 +53,64 @@ REPO = Path(__file__).resolve().parents[1]
 TREC_DEV_SAMPLE = 500  # TREC has no dev file: a fixed slice of train_5500.label (seed 0) is dev, the rest trains
 
 
-def _readers(reader: str, train: Sequence[str] = (), dev: Sequence[str] = ()) -> List[str]:
-    return ["--corpora.train.@readers", reader, *train, "--corpora.dev.@readers", reader, *dev]
+@dataclass(frozen=True)
+class Task:
+    """A benchmark task: ``kind`` (``ner``/``textcat``: the ``{kind}_*.cfg`` configs and the
+    metric), its train and dev files under the data root, evaluate's ``--format``, the fixed
+    dev sample of a file without a dev split (0: the whole dev file), and the registered
+    reader the configs' ``[corpora]`` are switched to (None: the configs' own)."""
+
+    kind: str
+    train: str
+    dev: str
+    format: str
+    label: str
+    dev_sample: int = 0
+    reader: Optional[str] = None
 
 
-# benchmark task -> (kind: the configs' {task}_*.cfg and metric, train, dev under the data root,
-# evaluate's --format, its extra options, spaCy overrides that switch the configs' readers)
 TASKS = {
-    "ner": ("ner", "conll2003/train.txt", "conll2003/dev.txt", "conll2003", [], []),
-    "textcat": ("textcat", "sst2/train.tsv", "sst2/dev.tsv", "sst2", [], []),
-    "wnut17": ("ner", "wnut17/train.conll", "wnut17/dev.conll", "wnut17", [], _readers("spacy-lm-suite.WNUT17Reader.v1")),
-    "trec": ("textcat", "trec/train_5500.label", "trec/train_5500.label", "trec",
-             ["--sample", str(TREC_DEV_SAMPLE), "--sample-seed", "0"],
-             _readers("spacy-lm-suite.TRECReader.v1",
-                      train=["--corpora.train.sample", str(TREC_DEV_SAMPLE), "--corpora.train.complement", "true"],
-                      dev=["--corpora.dev.sample", str(TREC_DEV_SAMPLE)])),
+    "ner": Task("ner", "conll2003/train.txt", "conll2003/dev.txt", "conll2003", "CoNLL-2003 dev F1"),
+    "textcat": Task("textcat", "sst2/train.tsv", "sst2/dev.tsv", "sst2", "SST-2 GLUE dev accuracy"),
+    "wnut17": Task("ner", "wnut17/train.conll", "wnut17/dev.conll", "wnut17", "WNUT-17 dev F1",
+                   reader="spacy-lm-suite.WNUT17Reader.v1"),
+    "trec": Task("textcat", "trec/train_5500.label", "trec/train_5500.label", "trec",
+                 f"TREC accuracy on a fixed {TREC_DEV_SAMPLE}-question train slice", dev_sample=TREC_DEV_SAMPLE,
+                 reader="spacy-lm-suite.TRECReader.v1"),
 }
-METRIC = {task: {"ner": "ents_f", "textcat": "cats_micro_f"}[spec[0]] for task, spec in TASKS.items()}
-DEV_LABEL = {"ner": "CoNLL-2003 dev F1", "textcat": "SST-2 GLUE dev accuracy", "wnut17": "WNUT-17 dev F1",
-             "trec": f"TREC accuracy on a fixed {TREC_DEV_SAMPLE}-question train slice"}
+METRIC = {name: {"ner": "ents_f", "textcat": "cats_micro_f"}[task.kind] for name, task in TASKS.items()}
+DEV_LABEL = {name: task.label for name, task in TASKS.items()}
 
 
 def kind(task: str) -> str:
     """``ner`` or ``textcat``: which configs and metric a benchmark task uses."""
-    return TASKS[task][0]
+    return TASKS[task].kind
 
 
 def reader_overrides(task: str) -> List[str]:
-    """The spaCy overrides that point a ``{kind}_*.cfg`` config's readers at the task's data."""
-    return list(TASKS[task][5])
+    """The spaCy overrides that point a ``{kind}_*.cfg`` config's readers at the task's data
+    (with a dev sample: dev reads that slice, train everything else)."""
+    spec = TASKS[task]
+    if spec.reader is None:
+        return []
+    overrides = ["--corpora.train.@readers", spec.reader, "--corpora.dev.@readers", spec.reader]
+    if spec.dev_sample:
+        overrides += ["--corpora.train.sample", str(spec.dev_sample), "--corpora.train.complement", "true",
+                      "--corpora.dev.sample", str(spec.dev_sample)]
+    return overrides
 
 
 def evaluate_options(task: str) -> List[str]:
     """``--format`` and the options ``spacy-lm-suite evaluate`` reads the task's dev data with."""
-    return ["--format", TASKS[task][3], *TASKS[task][4]]
+    spec = TASKS[task]
+    return ["--format", spec.format, *(["--sample", str(spec.dev_sample), "--sample-seed", "0"] if spec.dev_sample else [])]
 
 
 def task_data(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
     """(train, dev) of each task under the shared datasets folder (ner: CoNLL-2003,
     textcat: SST-2 with GLUE's dev.tsv, wnut17, trec: TREC-6 with a fixed held-out slice);
     exits in one line when a file is missing."""
-    data = {task: (datasets / TASKS[task][1], datasets / TASKS[task][2]) for task in tasks}
+    data = {task: (datasets / TASKS[task].train, datasets / TASKS[task].dev) for task in tasks}
     for task in tasks:
         for needed in data[task]:
             if not needed.exists():

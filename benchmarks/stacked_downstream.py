@@ -41,8 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_lm_suite.grid import log_rows  # noqa: E402
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, evaluate_options, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
-    write_results,
+    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -71,9 +70,7 @@ SYSTEMS = {
 
 def mix_report(model_best: Path, dev: Path, task: str, limit: int = 500) -> Dict:
     """Learned mix weights and each part's share of the mixed vector's norm on dev docs."""
-    options = evaluate_options(task)
-    fmt = options[1]
-    sample = int(options[options.index("--sample") + 1]) if "--sample" in options else 0
+    fmt, sample = TASKS[task].format, TASKS[task].dev_sample
     code = f"""
 import json, sys, numpy, spacy
 from spacy_lm_suite.layers.stacked_embeddings import mix_weights, _norms, _split

@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, evaluate_options, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
+    DEV_LABEL, METRIC, TASKS, evaluate_options, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
     write_results,
 )
 
@@ -58,6 +58,13 @@ SYSTEMS = {
 SYSTEMS.update(wnut17=SYSTEMS["ner"], trec=SYSTEMS["textcat"])  # the same configs, their readers switched
 PEER = "spacy-transformers"  # CoNLL-2003 only (its venv reads the .spacy files convert writes)
 ADAPTED = "minilm-adapted"
+
+
+def task_systems(task: str, wanted=None) -> list:
+    """The systems run for ``task``: those of ``wanted`` (None: all) the task has; the
+    peer on CoNLL-2003 only."""
+    return [system for system in SYSTEMS[task]
+            if (wanted is None or system in wanted) and not (system == PEER and task != "ner")]
 
 
 def spacy_files(conll: Path, out: Path) -> dict:
@@ -99,8 +106,7 @@ def main() -> None:
     parser.add_argument("--skip-evaluate", action="store_true", help="no words/s pass after training")
     args = parser.parse_args()
     data = task_data(args.datasets, args.tasks)
-    runs = [(task, system) for task in args.tasks for system in SYSTEMS[task]
-            if (args.systems is None or system in args.systems) and not (system == PEER and task != "ner")]
+    runs = [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()

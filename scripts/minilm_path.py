@@ -22,10 +22,9 @@ def minilm_folder() -> Path:
 
 
 def link(target: Path, link_path: Path) -> None:
-    """Point ``link_path`` at ``target``; an existing symlink is replaced, anything else is left alone."""
-    if link_path.is_symlink():
-        link_path.unlink()
-    elif link_path.exists():
+    """Point ``link_path`` at ``target``; an existing symlink is replaced (atomically), anything
+    else is left alone."""
+    if link_path.exists() and not link_path.is_symlink():
         sys.exit(f"{link_path}: exists and is not a symlink; remove it or choose another --link path")
     link_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = link_path.with_name(link_path.name + ".tmp")

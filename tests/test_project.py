@@ -234,3 +234,19 @@ def test_the_budget_of_all_is_read_from_its_benchmark_steps():
     assert found[("stacked", "trec", "static")]["seeds"] == [0, 1] and found[("stacked", "ner", "static")]["seeds"] == [0, 1, 2]
     assert found[("transformer", "ner", "minilm")]["steps"] == 100 and found[("stacked", "ner", "stacked-all")]["steps"] == 100
     assert found[("stacked", "ner", "static")]["steps"] == 2000
+
+
+def test_the_grid_scores_trec_on_the_slice_the_benchmarks_hold_out():
+    import sys
+
+    import srsly
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from spacy_runs import TASKS, evaluate_options, reader_overrides
+
+    trec = srsly.read_yaml(REPO / "reports" / "grid.yml")["datasets"]["trec"]
+    assert trec["sample"] == TASKS["trec"].dev_sample > 0 and trec.get("sample_seed", 0) == 0
+    assert evaluate_options("trec") == ["--format", "trec", "--sample", str(trec["sample"]), "--sample-seed", "0"]
+    overrides = reader_overrides("trec")
+    assert overrides[overrides.index("--corpora.train.complement") + 1] == "true"
+    assert reader_overrides("ner") == [] and evaluate_options("ner") == ["--format", "conll2003"]
