@@ -115,6 +115,9 @@ def main() -> None:
                         help="a project var as `all` runs with it (the project passes its own)")
     parser.add_argument("--workflow", default="all")
     args = parser.parse_args()
+    malformed = [item for item in args.var if "=" not in item]
+    if malformed:
+        parser.error(f"--var {malformed[0]!r}: expected NAME=VALUE, e.g. --var grid_seeds='0 1 2'")
     variables = dict(item.split("=", 1) for item in args.var)
     problems = missing_requirements()
     for problem in problems:
