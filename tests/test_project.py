@@ -122,10 +122,11 @@ def test_package_workflow_builds_the_wheels_package_check_installs(project):
     assert project["vars"]["package_generator_pipeline"] in commands["generator-tiny"]["outputs"]
 
 
-def load_check_wheels():
+def load_module(path: Path):
+    """A script or benchmark of the repository (not a package) imported from its file."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("check_wheels", REPO / "scripts" / "check_wheels.py")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -142,7 +143,7 @@ def fake_pipeline_wheel(folder: Path, name: str, config: str) -> Path:
 
 
 def test_check_wheels_reads_the_extras_a_pipeline_needs(tmp_path):
-    check_wheels = load_check_wheels()
+    check_wheels = load_module(REPO / "scripts" / "check_wheels.py")
     cases = {
         "en_core": ('[components.ner]\nfactory = "ner"\n', []),
         "en_minilm": ('[components.lm_transformer]\nfactory = "lm_transformer"\n', ["transformers"]),
@@ -218,11 +219,7 @@ def test_the_annotate_step_runs_as_written(project, tmp_path, monkeypatch, capsy
 
 
 def test_the_budget_of_all_is_read_from_its_benchmark_steps():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("grid_budget", REPO / "scripts" / "grid_budget.py")
-    grid_budget = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid_budget)
+    grid_budget = load_module(REPO / "scripts" / "grid_budget.py")
     plan = grid_budget.planned_trainings("all", {"grid_other_seeds": "0 1", "transformer_steps": "100"})
     found = {(entry["benchmark"], entry["task"], entry["system"]): entry for entry in plan}
     assert ("stacked", "ner", "stacked-all") in found and ("stacked", "textcat", "no-vectors") in found
@@ -237,12 +234,10 @@ def test_the_budget_of_all_is_read_from_its_benchmark_steps():
 
 
 def test_the_grid_scores_trec_on_the_slice_the_benchmarks_hold_out():
-    import sys
-
     import srsly
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from spacy_runs import TASKS, evaluate_options, reader_overrides
+    spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
+    TASKS, evaluate_options, reader_overrides = spacy_runs.TASKS, spacy_runs.evaluate_options, spacy_runs.reader_overrides
 
     trec = srsly.read_yaml(REPO / "reports" / "grid.yml")["datasets"]["trec"]
     assert trec["sample"] == TASKS["trec"].dev_sample > 0 and trec.get("sample_seed", 0) == 0
