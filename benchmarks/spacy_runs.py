@@ -13,24 +13,60 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def train(config: Path, output: Path, overrides: Sequence[str], log: Path, python: str = sys.executable) -> Dict:
-    """Train ``config`` into ``output`` with ``python -m spacy train`` (skipped if the
-    run finished, see ``training_finished``: a killed run is trained again) and return
-    the ``performance`` of ``model-best`` plus the training ``seconds`` (None when skipped)."""
+    """Train ``config`` into ``output`` with ``python -m spacy train`` and return the
+    ``performance`` of ``model-best`` plus the training ``seconds``. Skipped when the run
+    finished (see ``training_finished``: a killed run is trained again), or when its run
+    record (``reports/runs``, see :mod:`spacy_lm_suite.runs.records`) holds the same command:
+    then its recorded scores are returned with ``"reused": "record"`` (the folder is gone,
+    e.g. trained in an earlier checkout). A finished run writes or refreshes its record."""
+    from spacy_lm_suite.grid import save_run_record
+    from spacy_lm_suite.runs.records import command_key, read_record, record_path
+
     meta_path = output / "model-best" / "meta.json"
+    key = command_key(config, overrides, root=REPO, python=python)
+    command = [Path(python).name, "-m", "spacy", "train", os.path.relpath(config, REPO), "--output",
+               os.path.relpath(output, REPO), *overrides]
+    where = record_path(RECORDS, output, root=REPO)
     seconds = None
     if not finished(output):
+        record = read_record(where) if where is not None else None
+        if record is not None and record.get("key") == key:
+            print(f"{output.name}: reused from its run record {os.path.relpath(where, REPO)}", flush=True)
+            return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
-        command = [python, "-m", "spacy", "train", str(config), "--output", str(output), *overrides]
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         started = time.time()
         with log.open("w") as log_file:
-            subprocess.run(command, check=True, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+            subprocess.run([python, *command[1:4], str(config), "--output", str(output), *overrides],
+                           check=True, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         seconds = time.time() - started
         output.with_suffix(".seconds").write_text(f"{seconds:.1f}\n")
     elif output.with_suffix(".seconds").exists():
         seconds = float(output.with_suffix(".seconds").read_text())
+    if where is not None:  # a finished folder stands for this command here, so its record says so
+        save_run_record(output, RECORDS, root=REPO, key=key, command=command)
     performance = json.loads(meta_path.read_text())["performance"]
     return {**performance, "seconds": seconds}
+
+
+def run_record(output: Path) -> Optional[Dict]:
+    """The run record of ``output`` in :data:`RECORDS` (None: none, or the run is outside the repository)."""
+    from spacy_lm_suite.runs.records import read_record, record_path
+
+    where = record_path(RECORDS, output, root=REPO)
+    return read_record(where) if where is not None else None
+
+
+def run_curve_rows(output: Path) -> List[Dict]:
+    """The ``log.csv`` rows of a run (step, seconds, score), from its run record when the
+    folder is gone."""
+    from spacy_lm_suite.grid import log_rows
+
+    rows = log_rows(output)
+    if rows:
+        return rows
+    record = run_record(output)
+    return list(record.get("curve") or []) if record else []
 
 
 def finished(output: Path) -> bool:
@@ -50,6 +86,9 @@ def summarize(values: List[float]) -> Dict:
 
 
 REPO = Path(__file__).resolve().parents[1]
+# run records of every benchmark run (scores, size, time, curve, command key): committed, so
+# a grid run can go on in a fresh checkout without retraining what an earlier one finished
+RECORDS = Path(os.environ.get("SPACY_LM_SUITE_RECORDS") or REPO / "reports" / "runs")
 TREC_DEV_SAMPLE = 500  # TREC has no dev file: a fixed slice of train_5500.label (seed 0) is dev, the rest trains
 
 

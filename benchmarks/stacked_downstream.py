@@ -39,9 +39,9 @@ from typing import Dict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_lm_suite.grid import log_rows  # noqa: E402
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, summarize, task_data, train_jobs, write_results,
+    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, run_curve_rows, summarize, task_data, train_jobs,
+    write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -70,6 +70,8 @@ SYSTEMS = {
 
 def mix_report(model_best: Path, dev: Path, task: str, limit: int = 500) -> Dict:
     """Learned mix weights and each part's share of the mixed vector's norm on dev docs."""
+    if not (model_best / "meta.json").is_file():
+        return {"error": f"{model_best}: not on disk (the run was reused from its run record)"}
     fmt, sample = TASKS[task].format, TASKS[task].dev_sample
     code = f"""
 import json, sys, numpy, spacy
@@ -172,7 +174,7 @@ def main() -> None:
         entry = {**summarize([100 * perf[METRIC[task]] for _, perf in rows]),
                  "train_seconds": [perf["seconds"] for _, perf in rows if perf["seconds"]],
                  "folders": [str(outputs[seed]) for seed, _ in rows],
-                 "curves": {str(seed): log_rows(outputs[seed]) for seed, _ in rows}}
+                 "curves": {str(seed): run_curve_rows(outputs[seed]) for seed, _ in rows}}
         if system.startswith("stacked"):
             entry["mix"] = {str(seed): mix_report(outputs[seed] / "model-best", data[task][1], task)
                             for seed, _ in rows}

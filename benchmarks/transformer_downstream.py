@@ -37,8 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, evaluate_options, minilm_folder, reader_overrides, summarize, task_data, train_jobs,
-    write_results,
+    DEV_LABEL, METRIC, TASKS, evaluate_options, finished, minilm_folder, reader_overrides, summarize, task_data,
+    train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -145,7 +145,8 @@ def main() -> None:
     speeds = {}
     if not args.skip_evaluate:
         for task in args.tasks:
-            outputs = [job[4] for job in jobs if job[0] == task and job[1] != PEER]
+            # runs reused from their records have no folder here to time
+            outputs = [job[4] for job in jobs if job[0] == task and job[1] != PEER and finished(job[4])]
             if outputs:
                 speeds.update(evaluate(outputs, data[task][1], task, args.output / f"evaluate-{task}.json"))
     summary = {}

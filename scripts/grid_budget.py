@@ -1,5 +1,6 @@
 """Print the budget of `spacy project run all` before it starts: every training it will run
-(finished runs are reused, not retrained), and stop in one line if something `all`
+(finished runs, on disk or as run records in reports/runs, are reused, not
+retrained), and stop in one line if something `all`
 needs is missing (the spacy-transformers venv, en_core_web_sm, the MiniLM package), with the estimated time.
 
 What runs is read from the benchmark steps of the workflow in project.yml, with the vars
@@ -19,7 +20,7 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import finished, kind  # noqa: E402
+from spacy_runs import finished, kind, run_record  # noqa: E402
 from stacked_downstream import SYSTEMS  # noqa: E402
 
 # minutes per 1,000 steps (static/ELMo systems) or per 500 steps (MiniLM systems), measured here
@@ -78,11 +79,12 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
 
 
 def _stamp(output: Path):
-    """The seconds a finished run took (its ``.seconds`` stamp), None if absent or unreadable."""
+    """The seconds a finished run took (its ``.seconds`` stamp, else its run record), None if unknown."""
     try:
         return float(output.with_suffix(".seconds").read_text())
     except (OSError, ValueError):
-        return None
+        record = run_record(output)
+        return record.get("train_seconds") if record else None
 
 
 def missing_requirements() -> list:
@@ -130,7 +132,8 @@ def main() -> None:
         task, system, benchmark, seeds, steps = (entry[k] for k in ("task", "system", "benchmark", "seeds", "steps"))
         folder = REPO / "training" / benchmark
         outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
-        todo = [o for o in outputs if not finished(o)]
+        # a run with a record is reused when its command is the same (spacy_runs.train checks)
+        todo = [o for o in outputs if not finished(o) and not (run_record(o) or {}).get("key")]
         measured = [seconds for seconds in map(_stamp, outputs) if seconds]
         minutes = estimate(kind(task), system, steps, entry["transformer"], measured)
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))

@@ -39,6 +39,7 @@ import csv
 import glob
 import io
 import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ class Cell:
     steps: List[int] = field(default_factory=list)
     curves: List[List[Tuple[int, float]]] = field(default_factory=list)
     source: str = "runs"
+    recorded: int = 0  # of the runs, how many were read from run records (their folders are gone)
+    to_record: List[Tuple[Path, Optional[Dict[str, Any]]]] = field(default_factory=list)
 
     def summary(self) -> Optional[Dict[str, Any]]:
         if not self.scores:
@@ -78,6 +81,7 @@ class Cell:
             "n": len(self.scores),
             "runs": [str(run) for run in self.runs],
             "source": self.source,
+            "from_records": self.recorded,
             "words_per_second": _mean(self.words_per_second),
             "size_bytes": _mean(self.size_bytes),
             "train_seconds": _mean(self.train_seconds),
@@ -211,8 +215,87 @@ def run_curve(run: Path) -> List[Tuple[int, float]]:
     return points
 
 
-def collect(grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] = ()) -> Dict[str, Dict[str, Cell]]:
-    """row name -> dataset -> :class:`Cell`."""
+def _record_evaluation(measured: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a run record keeps of an ``evaluate`` result (not the per-type scores twice)."""
+    keep = ("words_per_second", "peak_rss_mb", "n_docs", "n_words", "seconds", "dataset", "scores")
+    return {key: measured[key] for key in keep if key in measured}
+
+
+def run_summary(run: Path) -> Dict[str, Any]:
+    """What a run record holds of a finished run on disk: ``performance`` (meta.json),
+    ``size_bytes`` of model-best, ``train_seconds``, ``curve`` (log.csv rows) and ``meta``."""
+    model = resolve_run(run)
+    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    return {
+        "performance": meta.get("performance") or {},
+        "size_bytes": folder_size(model),
+        "train_seconds": _train_seconds(run, model),
+        "curve": log_rows(_output(run)),
+        "meta": {key: meta[key] for key in ("lang", "name", "version", "spacy_version", "pipeline") if key in meta},
+    }
+
+
+def save_run_record(
+    run: Path, records: Path, *, root: Path, key: Optional[str] = None, command: Optional[List[str]] = None,
+    evaluations: Optional[Dict[str, Dict[str, Any]]] = None,
+) -> Optional[Dict[str, Any]]:
+    """Write the :mod:`~.runs.records` record of a finished run (None for a run outside ``root``)."""
+    from .runs.records import record_path, write_record
+
+    output = _output(Path(run))
+    path = record_path(records, output, root=root)
+    if path is None:
+        return None
+    relative = Path(os.path.relpath(os.path.abspath(output), os.path.abspath(root))).as_posix()
+    return write_record(path, run=relative, key=key, command=command, evaluations=evaluations, **run_summary(output))
+
+
+def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, Any]]:
+    """The run records whose run matches ``pattern`` (a grid glob relative to ``root``) and
+    is not on disk as a finished run: what a report uses for runs trained in an earlier
+    checkout."""
+    from .runs.records import read_record
+
+    if Path(pattern).is_absolute():
+        return []
+    found = []
+    for path in sorted(glob.glob(str(Path(records) / f"{pattern}.json"))):
+        record = read_record(Path(path))
+        if record is None or not isinstance(record.get("run"), str):
+            continue
+        output = root / record["run"]
+        if (resolve_run(output) / "meta.json").is_file() and training_finished(output):
+            continue  # the run itself is read (and its record refreshed)
+        found.append(record)
+    return found
+
+
+def _add_record(cell: "Cell", record: Mapping[str, Any], score_key: str, dataset: str, *, where: Path) -> None:
+    score = record["performance"].get(score_key)
+    if not isinstance(score, (int, float)):
+        raise InputFormatError(where, f"run record of {record['run']}: no {score_key} score")
+    cell.runs.append(Path(record["run"]))
+    cell.recorded += 1
+    cell.scores.append(100 * float(score))
+    if record.get("size_bytes"):
+        cell.size_bytes.append(int(record["size_bytes"]))
+    if record.get("train_seconds"):
+        cell.train_seconds.append(float(record["train_seconds"]))
+    curve = [(int(row["step"]), 100 * float(row["score"])) for row in record.get("curve") or []]
+    if curve:
+        cell.curves.append(curve)
+        cell.steps.append(max(step for step, _ in curve))
+    measured = (record.get("evaluations") or {}).get(dataset) or {}
+    if measured.get("words_per_second"):
+        cell.words_per_second.append(float(measured["words_per_second"]))
+
+
+def collect(
+    grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] = (), records: Optional[Path] = None,
+) -> Dict[str, Dict[str, Cell]]:
+    """row name -> dataset -> :class:`Cell`. With ``records``, runs no longer on disk are
+    read from their run records (:func:`recorded_runs`), and each run on disk refreshes
+    its record (scores, size, time, curve and the words/s measured for it)."""
     speeds = _speeds(evaluations)
     table: Dict[str, Dict[str, Cell]] = {}
     for row in grid["rows"]:
@@ -245,6 +328,11 @@ def collect(grid: Mapping[str, Any], *, root: Path, evaluations: Sequence[Path] 
                     measured = speeds.get(str(model.resolve()))
                     if measured and measured.get("words_per_second"):
                         cell.words_per_second.append(float(measured["words_per_second"]))
+                    if records is not None:
+                        cell.to_record.append((run, {dataset: _record_evaluation(measured)} if measured else None))
+                if records is not None:
+                    for record in recorded_runs(pattern, records, root=root):
+                        _add_record(cell, record, TASK_SCORES[spec["task"]], dataset, where=Path(records))
             elif evaluation:
                 cell.source = "evaluate"
                 for path in sorted(glob.glob(str(root / evaluation))):
@@ -314,6 +402,12 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
     lines += ["", "Scores: dev, percent, mean ± std (number of seeds). words/s: `spacy-lm-suite evaluate`, "
               "one thread, on the named dataset's evaluation file; size: the pipeline folder on disk; training time: "
               "wall-clock per run, as each run recorded it (the benchmarks run two at a time on 2 cores)."]
+    recorded = sum(cell.recorded for cells in table.values() for cell in cells.values())
+    if recorded:
+        total = sum(len(cell.runs) for cells in table.values() for cell in cells.values() if cell.source == "runs")
+        which = f"All {total} runs were" if recorded == total else f"{recorded} of the {total} runs were"
+        lines += ["", f"{which} read from their run records (trained in an earlier checkout; scores, size, time, "
+                      "curve and words/s as recorded then)."]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
     return "\n".join(lines) + "\n"
@@ -380,13 +474,17 @@ def plot_speed_png(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Cel
 
 
 def write_grid_report(
-    grid_path: Path, output_dir: Path, *, evaluations: Sequence[Path] = (), root: Optional[Path] = None, header: str = ""
+    grid_path: Path, output_dir: Path, *, evaluations: Sequence[Path] = (), root: Optional[Path] = None, header: str = "",
+    records: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Read the grid and every run, then write :data:`GRID_FILES` to ``output_dir``
-    (each atomically; a plot without a point is not written). RETURNS the report."""
+    (each atomically; a plot without a point is not written). With ``records`` (a
+    folder of :mod:`~.runs.records`), runs whose folders are gone are read from their
+    records, and every run read from disk writes or refreshes its record there.
+    RETURNS the report."""
     grid = read_grid(grid_path)
     root = Path(root) if root is not None else Path.cwd()
-    table = collect(grid, root=root, evaluations=evaluations)
+    table = collect(grid, root=root, evaluations=evaluations, records=records)
     report = {
         "grid": str(grid_path),
         "datasets": grid["datasets"],
@@ -404,5 +502,10 @@ def write_grid_report(
         _write_file(output_dir / "accuracy_vs_speed.png", speed_png)
     else:
         (output_dir / "accuracy_vs_speed.png").unlink(missing_ok=True)
+    if records is not None:
+        for cells in table.values():
+            for cell in cells.values():
+                for run, measured in cell.to_record:
+                    save_run_record(run, records, root=root, evaluations=measured)
     report["markdown"] = markdown
     return report

@@ -135,3 +135,41 @@ def test_the_cli_prints_the_table_and_where_it_wrote(project, capsys, monkeypatc
     assert "| static | 91.00 ± 1.41 (2) |" in output and str(project / "out" / "report.md") in output
     code, output = run(["report-grid", "nothing.yml"], capsys, monkeypatch)
     assert code == 1 and "nothing.yml: no such grid file" in output and "Traceback" not in output
+
+
+def test_runs_whose_folders_are_gone_are_read_from_their_records(project):
+    import shutil
+
+    records = project / "reports" / "runs"
+    speed = [project / "metrics" / "speed.json"]
+    first = write_grid_report(project / "grid.yml", project / "reports", root=project, evaluations=speed, records=records)
+    assert (records / "training" / "ner-static-seed0.json").is_file()
+    assert not (records / "training" / "ner-minilm-seed1.json").exists()  # still training: no record
+    shutil.rmtree(project / "training")  # a fresh checkout: the models are gone, the records committed
+    (project / "metrics" / "speed.json").unlink()
+    again = write_grid_report(project / "grid.yml", project / "reports", root=project, records=records)
+    for row in ("static", "minilm"):
+        for dataset, cell in first["rows"][row].items():
+            if cell is None:
+                assert again["rows"][row][dataset] is None
+                continue
+            for key in ("values", "mean", "size_bytes", "train_seconds", "steps", "words_per_second"):
+                assert again["rows"][row][dataset][key] == cell[key], (row, dataset, key)
+            assert again["rows"][row][dataset]["from_records"] == cell["n"]
+    assert again["curves"] == first["curves"]
+    assert "All 4 runs were read from their run records" in again["markdown"]
+    # without --records the report shows only what is on disk
+    bare = write_grid_report(project / "grid.yml", project / "reports", root=project)
+    assert bare["rows"]["static"]["conll2003"] is None
+
+
+def test_a_record_without_the_datasets_score_names_the_record(project):
+    records = project / "reports" / "runs"
+    write_grid_report(project / "grid.yml", project / "reports", root=project, records=records)
+    import shutil
+
+    shutil.rmtree(project / "training")
+    grid = project / "swapped.yml"
+    grid.write_text(GRID.replace("textcat-static-seed*", "ner-static-seed*"))
+    with pytest.raises(InputFormatError, match="run record of training/ner-static-seed0: no cats_micro_f score"):
+        write_grid_report(grid, project / "out", root=project, records=records)

@@ -245,3 +245,54 @@ def test_the_grid_scores_trec_on_the_slice_the_benchmarks_hold_out():
     overrides = reader_overrides("trec")
     assert overrides[overrides.index("--corpora.train.complement") + 1] == "true"
     assert reader_overrides("ner") == [] and evaluate_options("ner") == ["--format", "conll2003"]
+
+
+def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
+    monkeypatch.setattr(spacy_runs, "REPO", tmp_path)
+    monkeypatch.setattr(spacy_runs, "RECORDS", tmp_path / "reports" / "runs")
+    config = tmp_path / "configs" / "ner.cfg"
+    config.parent.mkdir()
+    config.write_text("[training]\nmax_steps = 4\n")
+    trained = []
+    real_run = subprocess.run
+
+    def fake_train(command, **kwargs):  # what `spacy train` leaves: model-best with its scores
+        if "--output" not in command:
+            return real_run(command, **kwargs)
+        output = Path(command[command.index("--output") + 1])
+        (output / "model-best").mkdir(parents=True)
+        (output / "model-best" / "meta.json").write_text(json.dumps({"performance": {"ents_f": 0.5 + len(trained) / 10}}))
+        trained.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(spacy_runs.subprocess, "run", fake_train)
+    output = tmp_path / "training" / "stacked" / "ner-static-seed0"
+    output.parent.mkdir(parents=True)
+    first = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
+    record = json.loads((tmp_path / "reports" / "runs" / "training" / "stacked" / "ner-static-seed0.json").read_text())
+    assert first["ents_f"] == 0.5 and record["performance"] == {"ents_f": 0.5} and record["key"]
+    assert record["command"][-2:] == ["--system.seed", "0"] and record["train_seconds"] == pytest.approx(first["seconds"], abs=0.1)
+    import shutil
+
+    shutil.rmtree(output)  # a fresh checkout: the folder is gone, the record committed
+    output.with_suffix(".seconds").unlink()
+    again = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
+    assert len(trained) == 1 and again["ents_f"] == 0.5 and again["reused"] == "record"
+    # another command (here the config) is another experiment: trained, and its record replaced
+    config.write_text("[training]\nmax_steps = 8\n")
+    third = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
+    assert len(trained) == 2 and third["ents_f"] == 0.6 and "reused" not in third
+    assert spacy_runs.run_curve_rows(output) == []
+
+
+def test_train_run_refuses_a_malformed_command_in_one_line(capsys):
+    train_run = load_module(REPO / "benchmarks" / "train_run.py")
+    for argv in ([], ["configs/ner_static.cfg"], ["configs/ner_static.cfg", "out", "--paths.train"],
+                 ["configs/nothing.cfg", "out"]):
+        with pytest.raises(SystemExit) as exit_info:
+            train_run.main(argv)
+        assert "usage: python benchmarks/train_run.py CONFIG OUTPUT" in str(exit_info.value.code)

@@ -44,6 +44,11 @@ def report_grid_command(
         help="`spacy-lm-suite evaluate` JSON reports (or folders of them): words/s of the pipelines they scored",
     ),
     header: Optional[str] = typer.Option(None, "--header", help="A line above the table (default: this command and the git commit)"),
+    records: Optional[Path] = typer.Option(
+        None, "--records", "-r",
+        help="A folder of run records: runs whose folders are gone are read from it, and every run found on disk "
+             "writes or refreshes its record there (the project keeps them in reports/runs)",
+    ),
 ) -> None:
     """The project's report: every embedding type (rows) x every dataset (columns), with
     words/s, size and training time, training curves and accuracy vs speed plots."""
@@ -55,7 +60,7 @@ def report_grid_command(
     if header is None:
         commit = git_commit()
         header = f"Made by `spacy-lm-suite {' '.join(sys.argv[1:])}`" + (f" at commit `{commit[:7]}`" if commit else "") + "."
-    report = write_grid_report(grid, output, evaluations=evaluation_files(evaluations), header=header)
+    report = write_grid_report(grid, output, evaluations=evaluation_files(evaluations), header=header, records=records)
     typer.echo(report["markdown"])
     msg.good(f"Wrote the report to {output}:")
     for name in GRID_FILES:
