@@ -164,18 +164,65 @@ def minilm_folder() -> str:
     ).stdout.strip()
 
 
-def train_jobs(jobs: List[Tuple], *, parallel: int) -> List[Tuple[str, str, int, Dict]]:
+# minutes a run takes here (2 cores, two trainings at a time): per 1,000 steps for the static
+# and ELMo systems, per 500 steps for the MiniLM ones (the auxiliary loss doubles a step)
+MINUTES_PER_1000 = {
+    ("ner", "no-vectors"): 1.5, ("textcat", "no-vectors"): 2.0, ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5,
+    ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5, ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0,
+    ("textcat", "elmo-static"): 5.0,
+}
+MINUTES_PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
+
+
+def estimated_minutes(task: str, system: str, steps: int, transformer: bool) -> float:
+    """The minutes one training of ``system`` on ``task`` (a benchmark task) takes here."""
+    if transformer:
+        return MINUTES_PER_500_TRANSFORMER[kind(task)] * (2.0 if system.endswith("-aux") else 1.0) * steps / 500
+    per_thousand = MINUTES_PER_1000.get((kind(task), system), MINUTES_PER_1000.get((kind(task), "elmo-static"), 6.5))
+    return per_thousand * steps / 1000
+
+
+def _job_minutes(task: str, system: str, overrides: Sequence[str]) -> float:
+    words = list(overrides)
+    steps = int(words[words.index("--vars.max_steps") + 1]) if "--vars.max_steps" in words else 1000
+    return estimated_minutes(task, system, steps, "--paths.transformer" in words)
+
+
+def reusable(output: Path) -> bool:
+    """Whether ``train`` would not train ``output``: it finished, or has a run record with a key."""
+    return finished(output) or bool((run_record(output) or {}).get("key"))
+
+
+def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:
     """Run ``(task, system, seed, config, output, overrides[, python])`` jobs,
-    ``parallel`` at a time (one core each); return ``(task, system, seed, performance)``."""
+    ``parallel`` at a time (one core each); return ``(task, system, seed, performance)``.
+
+    With ``max_minutes``, a run that would not end within that many minutes of the start
+    (by :func:`estimated_minutes`) is not started; reused runs always are. When any was
+    left, this exits with status 3 after the started ones end, saying how to continue:
+    the same command again, which reuses every finished run (and its run record)."""
+    started = time.time()
+    left = []
 
     def run(job):
         task, system, seed, config, output, overrides, *python = job
+        if max_minutes and not reusable(output):
+            elapsed = (time.time() - started) / 60
+            if elapsed + _job_minutes(task, system, overrides) > max_minutes:
+                left.append(output.name)
+                return None
         performance = train(config, output, overrides, output.with_suffix(".log"), *python)
         print(f"{output.name}: {METRIC[task]} {performance[METRIC[task]]:.4f}", flush=True)
         return task, system, seed, performance
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(run, jobs))
+        results = list(pool.map(run, jobs))
+    if left:
+        done = sum(result is not None for result in results)
+        sys.exit(f"stopped by --max-minutes {max_minutes:g}: {done} of {len(jobs)} runs done, {len(left)} not started "
+                 f"({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}); run the same command again to continue "
+                 f"(finished runs and their records in {os.path.relpath(RECORDS, REPO)} are reused)")
+    return results
 
 
 def write_results(output: Path, lines: List[str], report: Dict) -> None:

@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument("--elmo-steps", type=int, default=2000, help="steps of the static and ELMo systems")
     parser.add_argument("--transformer-steps", type=int, default=500, help="steps of the MiniLM systems")
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one core each)")
+    parser.add_argument("--max-minutes", type=float, default=0,
+                        help="start no run that would end later than this (0: no limit); stops with status 3 "
+                             "when runs are left: run again to continue, finished runs are reused")
     parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("OPTION", "VALUE"),
                         help="an extra spaCy override for every run (e.g. --set vars.part_dropout 0.3); "
                              "use with --training-dir so such runs do not mix with the defaults")
@@ -166,7 +169,7 @@ def main() -> None:
             config = (REPO / "configs" / pattern.format(task=kind(task))).resolve()
             print("python -m spacy train", config.relative_to(REPO), "--output", output, *overrides, flush=True)
             jobs.append((task, system, seed, config, output, overrides))
-    results = train_jobs(jobs, parallel=args.jobs)
+    results = train_jobs(jobs, parallel=args.jobs, max_minutes=args.max_minutes)
     summary = {}
     for task, system in runs:
         rows = [(seed, perf) for t, s, seed, perf in results if (t, s) == (task, system)]

@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one core each)")
+    parser.add_argument("--max-minutes", type=float, default=0,
+                        help="start no run that would end later than this (0: no limit); stops with status 3 "
+                             "when runs are left: run again to continue, finished runs are reused")
     parser.add_argument("--peer-python", default=str(REPO / ".venv-peer" / "bin" / "python"))
     parser.add_argument("--skip-evaluate", action="store_true", help="no words/s pass after training")
     args = parser.parse_args()
@@ -141,7 +144,7 @@ def main() -> None:
             print(Path(python).name, "-m spacy train", config_path.relative_to(REPO), "--output", output,
                   *overrides, flush=True)
             jobs.append((task, system, seed, config_path, output, overrides, python))
-    results = train_jobs(jobs, parallel=args.jobs)
+    results = train_jobs(jobs, parallel=args.jobs, max_minutes=args.max_minutes)
     speeds = {}
     if not args.skip_evaluate:
         for task in args.tasks:

@@ -6,8 +6,8 @@ needs is missing (the spacy-transformers venv, en_core_web_sm, the MiniLM packag
 What runs is read from the benchmark steps of the workflow in project.yml, with the vars
 given (`--var NAME=VALUE`; the project's grid-budget step passes its own). Minutes per
 run are measured here (2 cores, two trainings at a time): a run's own
-``<output>.seconds`` when an earlier seed of the same system left one, else the
-figures below, scaled by the step budget.
+``<output>.seconds`` (or run record) when an earlier seed of the same system left one,
+else ``spacy_runs.estimated_minutes``, scaled by the step budget.
 
     python scripts/grid_budget.py --var grid_seeds="0 1 2" --var transformer_steps=500
 """
@@ -20,15 +20,9 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import finished, kind, run_record  # noqa: E402
+from spacy_runs import estimated_minutes, reusable, run_record  # noqa: E402
 from stacked_downstream import SYSTEMS  # noqa: E402
 
-# minutes per 1,000 steps (static/ELMo systems) or per 500 steps (MiniLM systems), measured here
-MINUTES = {
-    ("ner", "no-vectors"): 1.5, ("textcat", "no-vectors"): 2.0, ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5, ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5,
-    ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0, ("textcat", "elmo-static"): 5.0,
-}
-PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
 BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transformer_downstream.py": "transformer"}
 PRETRAINING_MINUTES = 64  # pretrain-minilm-mlm, both cores (measured here: 2,000 steps in 64 min)
 
@@ -102,13 +96,10 @@ def missing_requirements() -> list:
 
 
 def estimate(task: str, system: str, steps: int, transformer: bool, measured: list) -> float:
+    """Minutes per run: the mean of earlier seeds' measured seconds, else :func:`estimated_minutes`."""
     if measured:
         return statistics.fmean(measured) / 60
-    if transformer:
-        factor = 2.0 if system == "minilm-aux" else 1.0
-        return PER_500_TRANSFORMER[task] * factor * steps / 500
-    per_thousand = MINUTES.get((task, system), MINUTES.get((task, "elmo-static"), 6.5))
-    return per_thousand * steps / 1000
+    return estimated_minutes(task, system, steps, transformer)
 
 
 def main() -> None:
@@ -133,9 +124,9 @@ def main() -> None:
         folder = REPO / "training" / benchmark
         outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
         # a run with a record is reused when its command is the same (spacy_runs.train checks)
-        todo = [o for o in outputs if not finished(o) and not (run_record(o) or {}).get("key")]
+        todo = [o for o in outputs if not reusable(o)]
         measured = [seconds for seconds in map(_stamp, outputs) if seconds]
-        minutes = estimate(kind(task), system, steps, entry["transformer"], measured)
+        minutes = estimate(task, system, steps, entry["transformer"], measured)
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))
     total = sum(row[-1] for row in rows)
     pretraining = 0 if (REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors").is_file() else PRETRAINING_MINUTES

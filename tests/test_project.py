@@ -296,3 +296,26 @@ def test_train_run_refuses_a_malformed_command_in_one_line(capsys):
         with pytest.raises(SystemExit) as exit_info:
             train_run.main(argv)
         assert "usage: python benchmarks/train_run.py CONFIG OUTPUT" in str(exit_info.value.code)
+
+
+def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue(tmp_path, monkeypatch):
+    spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
+    monkeypatch.setattr(spacy_runs, "REPO", tmp_path)
+    monkeypatch.setattr(spacy_runs, "RECORDS", tmp_path / "reports" / "runs")
+    started = []
+    monkeypatch.setattr(spacy_runs, "train", lambda config, output, *a: started.append(output.name) or {"ents_f": 0.5, "seconds": 1})
+    done = tmp_path / "ner-static-seed0"  # finished earlier: reused whatever the budget
+    (done / "model-best").mkdir(parents=True)
+    (done / "model-best" / "meta.json").write_text("{}")
+    done.with_suffix(".seconds").write_text("60\n")
+    jobs = [("ner", "static", 0, None, done, ["--vars.max_steps", "2000"]),
+            ("ner", "static", 1, None, tmp_path / "ner-static-seed1", ["--vars.max_steps", "2000"]),  # ~3 min
+            ("ner", "minilm", 0, None, tmp_path / "ner-minilm-seed0",
+             ["--vars.max_steps", "500", "--paths.transformer", "x"])]  # ~25 min
+    with pytest.raises(SystemExit) as exit_info:
+        spacy_runs.train_jobs(jobs, parallel=1, max_minutes=10)
+    assert started == ["ner-static-seed0", "ner-static-seed1"]
+    message = str(exit_info.value.code)
+    assert "stopped by --max-minutes 10: 2 of 3 runs done, 1 not started (ner-minilm-seed0)" in message
+    assert "run the same command again to continue" in message
+    assert len(spacy_runs.train_jobs(jobs, parallel=2)) == 3  # no limit: everything runs
