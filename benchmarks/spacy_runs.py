@@ -20,6 +20,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     then its recorded scores are returned with ``"reused": "record"`` (the folder is gone,
     e.g. trained in an earlier checkout). A finished run writes or refreshes its record."""
     from spacy_lm_suite.grid import save_run_record
+    from spacy_lm_suite.runs.provenance import git_commit
     from spacy_lm_suite.runs.records import command_key, read_record, record_path
 
     meta_path = output / "model-best" / "meta.json"
@@ -27,7 +28,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     command = [Path(python).name, "-m", "spacy", "train", os.path.relpath(config, REPO), "--output",
                os.path.relpath(output, REPO), *overrides]
     where = record_path(RECORDS, output, root=REPO)
-    seconds = None
+    seconds = commit = None
     if not finished(output):
         record = read_record(where) if where is not None else None
         if record is not None and record.get("key") == key:
@@ -35,6 +36,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
             return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        commit = git_commit()  # the code the run trains with (the record is written after it)
         started = time.time()
         with log.open("w") as log_file:
             subprocess.run([python, *command[1:4], str(config), "--output", str(output), *overrides],
@@ -44,7 +46,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     elif output.with_suffix(".seconds").exists():
         seconds = float(output.with_suffix(".seconds").read_text())
     if where is not None:  # a finished folder stands for this command here, so its record says so
-        save_run_record(output, RECORDS, root=REPO, key=key, command=command)
+        save_run_record(output, RECORDS, root=REPO, key=key, command=command, commit=commit)
     performance = json.loads(meta_path.read_text())["performance"]
     return {**performance, "seconds": seconds}
 

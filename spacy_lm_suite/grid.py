@@ -237,7 +237,7 @@ def run_summary(run: Path) -> Dict[str, Any]:
 
 def save_run_record(
     run: Path, records: Path, *, root: Path, key: Optional[str] = None, command: Optional[List[str]] = None,
-    evaluations: Optional[Dict[str, Dict[str, Any]]] = None,
+    evaluations: Optional[Dict[str, Dict[str, Any]]] = None, commit: Optional[str] = None,
 ) -> Optional[Dict[str, Any]]:
     """Write the :mod:`~.runs.records` record of a finished run (None for a run outside ``root``)."""
     from .runs.records import record_path, write_record
@@ -247,7 +247,8 @@ def save_run_record(
     if path is None:
         return None
     relative = Path(os.path.relpath(os.path.abspath(output), os.path.abspath(root))).as_posix()
-    return write_record(path, run=relative, key=key, command=command, evaluations=evaluations, **run_summary(output))
+    return write_record(path, run=relative, key=key, command=command, evaluations=evaluations, commit=commit,
+                        **run_summary(output))
 
 
 def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, Any]]:

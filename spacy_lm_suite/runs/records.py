@@ -82,11 +82,13 @@ def write_record(
     command: Optional[List[str]] = None,
     evaluations: Optional[Dict[str, Dict[str, Any]]] = None,
     meta: Optional[Dict[str, Any]] = None,
+    commit: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Write (or refresh) a record. What the earlier record at ``path`` knew and this
     call does not (the key and command when the report refreshes a benchmark's record,
     evaluations measured in an earlier session) is kept while the run is the same one
-    (same scores)."""
+    (same scores). ``commit``: the code's commit when the run started (default: the
+    earlier record's, else the current one)."""
     old = read_record(path)
     same_run = old is not None and old.get("performance") == performance
     record = {
@@ -94,7 +96,7 @@ def write_record(
         "run": run,
         "key": key or (old.get("key") if same_run else None),
         "command": command or (old.get("command") if same_run else None),
-        "commit": (old.get("commit") if same_run else None) or git_commit(),
+        "commit": commit or (old.get("commit") if same_run else None) or git_commit(),
         "recorded_at": (old.get("recorded_at") if same_run else None) or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "performance": performance,
         "meta": meta or (old.get("meta") if same_run else None) or {},
