@@ -221,9 +221,10 @@ def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> L
         results = list(pool.map(run, jobs))
     if left:
         done = sum(result is not None for result in results)
-        sys.exit(f"stopped by --max-minutes {max_minutes:g}: {done} of {len(jobs)} runs done, {len(left)} not started "
-                 f"({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}); run the same command again to continue "
-                 f"(finished runs and their records in {os.path.relpath(RECORDS, REPO)} are reused)")
+        print(f"stopped by --max-minutes {max_minutes:g}: {done} of {len(jobs)} runs done, {len(left)} not started "
+              f"({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}); run the same command again to continue "
+              f"(finished runs and their records in {os.path.relpath(RECORDS, REPO)} are reused)", file=sys.stderr, flush=True)
+        sys.exit(3)
     return results
 
 

@@ -298,7 +298,7 @@ def test_train_run_refuses_a_malformed_command_in_one_line(capsys):
         assert "usage: python benchmarks/train_run.py CONFIG OUTPUT" in str(exit_info.value.code)
 
 
-def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue(tmp_path, monkeypatch):
+def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
     spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
     monkeypatch.setattr(spacy_runs, "REPO", tmp_path)
     monkeypatch.setattr(spacy_runs, "RECORDS", tmp_path / "reports" / "runs")
@@ -314,8 +314,8 @@ def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue
              ["--vars.max_steps", "500", "--paths.transformer", "x"])]  # ~25 min
     with pytest.raises(SystemExit) as exit_info:
         spacy_runs.train_jobs(jobs, parallel=1, max_minutes=10)
-    assert started == ["ner-static-seed0", "ner-static-seed1"]
-    message = str(exit_info.value.code)
+    assert started == ["ner-static-seed0", "ner-static-seed1"] and exit_info.value.code == 3
+    message = capsys.readouterr().err
     assert "stopped by --max-minutes 10: 2 of 3 runs done, 1 not started (ner-minilm-seed0)" in message
     assert "run the same command again to continue" in message
     assert len(spacy_runs.train_jobs(jobs, parallel=2)) == 3  # no limit: everything runs
