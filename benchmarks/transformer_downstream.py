@@ -37,8 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, evaluate_options, finished, minilm_folder, reader_overrides, summarize, task_data,
-    train_jobs, write_results,
+    DEV_LABEL, METRIC, TASKS, evaluate_options, finished, minilm_folder, reader_overrides, reusable, summarize,
+    task_data, train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -113,7 +113,9 @@ def main() -> None:
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()
-    if any(system == ADAPTED for _, system in runs) and not (args.adapted / "model.safetensors").is_file():
+    adapted_to_train = [(task, seed) for seed in args.seeds for task, system in runs
+                        if system == ADAPTED and not reusable(args.training_dir / f"{task}-{system}-seed{seed}")]
+    if adapted_to_train and not (args.adapted / "model.safetensors").is_file():
         sys.exit(f"{args.adapted}: no finished pretraining run (model.safetensors); make it with "
                  f"`spacy project run pretrain-minilm-mlm . --vars.data_dir ../shared/datasets`, point --adapted at one, "
                  f"or leave out --systems {ADAPTED}")

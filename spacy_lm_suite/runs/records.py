@@ -38,12 +38,13 @@ def record_path(records: Path, run: Path, *, root: Path) -> Optional[Path]:
 
 
 def portable(value: str, *, root: Path) -> str:
-    """An option value as it would be written in another checkout: a path that exists is
-    made relative to ``root`` (the data beside it, site-packages in its venv), anything
-    else is left as it is."""
-    if not value or value.startswith("-") or not os.path.exists(value):
+    """An option value as it would be written in another checkout: an absolute path, or a
+    relative one that exists, is made relative to ``root`` (the data beside it,
+    site-packages in its venv) whether or not it exists now (a model folder of an earlier
+    checkout may be gone); anything else is left as it is."""
+    if not value or value.startswith("-") or not (os.path.isabs(value) or os.path.exists(value)):
         return value
-    return os.path.relpath(os.path.realpath(value), os.path.realpath(root))
+    return os.path.relpath(os.path.abspath(value), os.path.abspath(root))
 
 
 def command_key(config: Path, overrides: Sequence[str], *, root: Path, python: Optional[str] = None) -> str:

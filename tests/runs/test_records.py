@@ -55,3 +55,15 @@ def test_a_file_that_is_not_a_run_record_is_never_taken_for_one(tmp_path):
     assert read_record(tmp_path / "other.json") is None
     (tmp_path / "ok.json").write_text(json.dumps({"format": FORMAT, "performance": {"ents_f": 0.5}}))
     assert read_record(tmp_path / "ok.json")["performance"] == {"ents_f": 0.5}
+
+
+def test_a_model_path_keys_the_same_whether_or_not_it_is_still_there(tmp_path):
+    root = tmp_path / "main"
+    (root / "configs").mkdir(parents=True)
+    config = root / "configs" / "ner.cfg"
+    config.write_text("[training]\n")
+    model = root / "training" / "pretrain" / "minilm-mlm"
+    model.mkdir(parents=True)
+    present = command_key(config, ["--paths.transformer", str(model)], root=root)
+    model.rmdir()  # a fresh checkout: the pretraining's model is gone, its runs' records are not
+    assert command_key(config, ["--paths.transformer", str(model)], root=root) == present
