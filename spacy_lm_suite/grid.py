@@ -69,6 +69,7 @@ class Cell:
     curves: List[List[Tuple[int, float]]] = field(default_factory=list)
     source: str = "runs"
     recorded: int = 0  # of the runs, how many were read from run records (their folders are gone)
+    commits: List[str] = field(default_factory=list)  # the commit each run trained at, where its record says
     to_record: List[Tuple[Path, Optional[Dict[str, Any]]]] = field(default_factory=list)
 
     def summary(self) -> Optional[Dict[str, Any]]:
@@ -82,6 +83,7 @@ class Cell:
             "runs": [str(run) for run in self.runs],
             "source": self.source,
             "from_records": self.recorded,
+            "commits": sorted(set(self.commits)),
             "words_per_second": _mean(self.words_per_second),
             "size_bytes": _mean(self.size_bytes),
             "train_seconds": _mean(self.train_seconds),
@@ -251,6 +253,13 @@ def save_run_record(
                         **run_summary(output))
 
 
+def _existing_record(run: Path, records: Path, *, root: Path) -> Optional[Dict[str, Any]]:
+    from .runs.records import read_record, record_path
+
+    path = record_path(records, _output(Path(run)), root=root)
+    return read_record(path) if path is not None else None
+
+
 def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, Any]]:
     """The run records whose run matches ``pattern`` (a grid glob relative to ``root``) and
     is not on disk as a finished run: what a report uses for runs trained in an earlier
@@ -277,6 +286,8 @@ def _add_record(cell: "Cell", record: Mapping[str, Any], score_key: str, dataset
         raise InputFormatError(where, f"run record of {record['run']}: no {score_key} score")
     cell.runs.append(Path(record["run"]))
     cell.recorded += 1
+    if record.get("commit"):
+        cell.commits.append(record["commit"])
     cell.scores.append(100 * float(score))
     if record.get("size_bytes"):
         cell.size_bytes.append(int(record["size_bytes"]))
@@ -331,6 +342,9 @@ def collect(
                         cell.words_per_second.append(float(measured["words_per_second"]))
                     if records is not None:
                         cell.to_record.append((run, {dataset: _record_evaluation(measured)} if measured else None))
+                        known = _existing_record(run, records, root=root)
+                        if known and known.get("commit"):
+                            cell.commits.append(known["commit"])
                 if records is not None:
                     for record in recorded_runs(pattern, records, root=root):
                         _add_record(cell, record, TASK_SCORES[spec["task"]], dataset, where=Path(records))
@@ -409,6 +423,13 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
         which = f"All {total} runs were" if recorded == total else f"{recorded} of the {total} runs were"
         lines += ["", f"{which} read from their run records (trained in an earlier checkout; scores, size, time, "
                       "curve and words/s as recorded then)."]
+    commits: Dict[str, int] = {}
+    for cells in table.values():
+        for cell in cells.values():
+            for commit in cell.commits:
+                commits[commit[:7]] = commits.get(commit[:7], 0) + 1
+    if commits:
+        lines += ["", "Trained at commits (runs): " + ", ".join(f"`{c}` ({n})" for c, n in sorted(commits.items(), key=lambda kv: -kv[1])) + "."]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
     return "\n".join(lines) + "\n"

@@ -158,6 +158,7 @@ def test_runs_whose_folders_are_gone_are_read_from_their_records(project):
             assert again["rows"][row][dataset]["from_records"] == cell["n"]
     assert again["curves"] == first["curves"]
     assert "All 4 runs were read from their run records" in again["markdown"]
+    assert "Trained at commits (runs): " in again["markdown"]
     # without --records the report shows only what is on disk
     bare = write_grid_report(project / "grid.yml", project / "reports", root=project)
     assert bare["rows"]["static"]["conll2003"] is None
