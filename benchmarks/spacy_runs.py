@@ -25,8 +25,8 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
 
     meta_path = output / "model-best" / "meta.json"
     key = command_key(config, overrides, root=REPO, python=python)
-    command = [Path(python).name, "-m", "spacy", "train", os.path.relpath(config, REPO), "--output",
-               os.path.relpath(output, REPO), *overrides]
+    command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
+               "--output", os.path.relpath(output, REPO), *overrides]
     where = record_path(RECORDS, output, root=REPO)
     seconds = commit = None
     if not finished(output):
@@ -190,9 +190,21 @@ def _job_minutes(task: str, system: str, overrides: Sequence[str]) -> float:
     return estimated_minutes(task, system, steps, "--paths.transformer" in words)
 
 
+def record_is_current(record: Optional[Dict]) -> bool:
+    """Whether a run record's command still has the key it was trained with (a config file
+    edited since makes it a new experiment: ``train`` would train it again)."""
+    from spacy_lm_suite.runs.records import command_key
+
+    command = (record or {}).get("command") or []
+    if not record or not record.get("key") or len(command) < 7 or not (REPO / command[4]).is_file():
+        return False
+    return command_key(REPO / command[4], command[7:], root=REPO, python=str(REPO / command[0])) == record["key"]
+
+
 def reusable(output: Path) -> bool:
-    """Whether ``train`` would not train ``output``: it finished, or has a run record with a key."""
-    return finished(output) or bool((run_record(output) or {}).get("key"))
+    """Whether ``train`` would not train ``output``: it finished, or its run record is
+    current (:func:`record_is_current`; ``train`` also checks the overrides it is given)."""
+    return finished(output) or record_is_current(run_record(output))
 
 
 def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:

@@ -133,7 +133,7 @@ def main() -> None:
     total += pretraining
     jobs = sorted({entry["jobs"] for entry in plan})
     print(f"Budget of `spacy project run {args.workflow}`: seeds, steps and systems of its benchmark steps "
-          f"(project.yml), {'/'.join(map(str, jobs))} trainings at a time; finished runs are reused")
+          f"(project.yml), {'/'.join(map(str, jobs))} trainings at a time; finished runs and current run records (reports/runs) are reused")
     print(f"{'task':8} {'system':26} {'steps':>6} {'reused':>6} {'to run':>6} {'min/run':>8} {'minutes':>8}")
     for task, system, steps, reused, todo, per_run, minutes in rows:
         print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")

@@ -282,8 +282,10 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
     output.with_suffix(".seconds").unlink()
     again = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 1 and again["ents_f"] == 0.5 and again["reused"] == "record"
+    assert spacy_runs.reusable(output)  # the budget counts it as reused, too
     # another command (here the config) is another experiment: trained, and its record replaced
     config.write_text("[training]\nmax_steps = 8\n")
+    assert not spacy_runs.reusable(output)  # the record's command now means another experiment
     third = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 2 and third["ents_f"] == 0.6 and "reused" not in third
     assert spacy_runs.run_curve_rows(output) == []
