@@ -198,12 +198,13 @@ def log_rows(output: Path) -> List[Dict[str, Any]]:
                  "score": float(row["score"])} for row in csv.DictReader(f) if row.get("score")]
 
 
-def run_curve(run: Path) -> List[Tuple[int, float]]:
-    """(step, score in percent) of a run: its ``log.csv`` (our logger), else the console log."""
+def run_curve(run: Path) -> List[Dict[str, Any]]:
+    """The dev curve of a run, as rows of step, seconds (None where unknown) and score (a
+    fraction): its ``log.csv`` (our logger), else the console log."""
     output = _output(run)
     rows = log_rows(output)
     if rows:
-        return [(row["step"], 100 * row["score"]) for row in rows]
+        return rows
     log = output.with_suffix(".log")
     points = []
     if log.is_file():
@@ -211,7 +212,7 @@ def run_curve(run: Path) -> List[Tuple[int, float]]:
             cells = _ANSI.sub("", line).split()
             if len(cells) >= 3 and cells[0].isdigit() and cells[1].isdigit():
                 try:
-                    points.append((int(cells[1]), 100 * float(cells[-1])))
+                    points.append({"step": int(cells[1]), "seconds": None, "score": float(cells[-1])})
                 except ValueError:
                     continue
     return points
@@ -225,14 +226,14 @@ def _record_evaluation(measured: Mapping[str, Any]) -> Dict[str, Any]:
 
 def run_summary(run: Path) -> Dict[str, Any]:
     """What a run record holds of a finished run on disk: ``performance`` (meta.json),
-    ``size_bytes`` of model-best, ``train_seconds``, ``curve`` (log.csv rows) and ``meta``."""
+    ``size_bytes`` of model-best, ``train_seconds``, ``curve`` (:func:`run_curve`) and ``meta``."""
     model = resolve_run(run)
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     return {
         "performance": meta.get("performance") or {},
         "size_bytes": folder_size(model),
         "train_seconds": _train_seconds(run, model),
-        "curve": log_rows(_output(run)),
+        "curve": run_curve(run),
         "meta": {key: meta[key] for key in ("lang", "name", "version", "spacy_version", "pipeline") if key in meta},
     }
 
@@ -280,26 +281,24 @@ def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, 
     return found
 
 
-def _add_record(cell: "Cell", record: Mapping[str, Any], score_key: str, dataset: str, *, where: Path) -> None:
-    score = record["performance"].get(score_key)
+def _add_run(cell: "Cell", run: Path, summary: Mapping[str, Any], task: str, *, where: Path, what: str,
+             words_per_second: Optional[float]) -> None:
+    """Add one run's numbers (a :func:`run_summary` or a run record) to ``cell``."""
+    score = (summary.get("performance") or {}).get(TASK_SCORES[task])
     if not isinstance(score, (int, float)):
-        raise InputFormatError(where, f"run record of {record['run']}: no {score_key} score")
-    cell.runs.append(Path(record["run"]))
-    cell.recorded += 1
-    if record.get("commit"):
-        cell.commits.append(record["commit"])
+        raise InputFormatError(where, f"{what}: no {TASK_SCORES[task]} score (is it a {task} pipeline?)")
+    cell.runs.append(run)
     cell.scores.append(100 * float(score))
-    if record.get("size_bytes"):
-        cell.size_bytes.append(int(record["size_bytes"]))
-    if record.get("train_seconds"):
-        cell.train_seconds.append(float(record["train_seconds"]))
-    curve = [(int(row["step"]), 100 * float(row["score"])) for row in record.get("curve") or []]
+    if summary.get("size_bytes"):
+        cell.size_bytes.append(int(summary["size_bytes"]))
+    if summary.get("train_seconds"):
+        cell.train_seconds.append(float(summary["train_seconds"]))
+    curve = [(int(row["step"]), 100 * float(row["score"])) for row in summary.get("curve") or []]
     if curve:
         cell.curves.append(curve)
         cell.steps.append(max(step for step, _ in curve))
-    measured = (record.get("evaluations") or {}).get(dataset) or {}
-    if measured.get("words_per_second"):
-        cell.words_per_second.append(float(measured["words_per_second"]))
+    if words_per_second:
+        cell.words_per_second.append(float(words_per_second))
 
 
 def collect(
@@ -319,35 +318,21 @@ def collect(
             if pattern:
                 for run in _expand(pattern, root):
                     model = resolve_run(run)
-                    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
-                    score = (meta.get("performance") or {}).get(TASK_SCORES[spec["task"]])
-                    if not isinstance(score, (int, float)):
-                        raise InputFormatError(
-                            model / "meta.json",
-                            f"row {row['name']!r}, {dataset}: no {TASK_SCORES[spec['task']]} score "
-                            f"(is it a {spec['task']} pipeline?)",
-                        )
-                    cell.runs.append(run)
-                    cell.scores.append(100 * float(score))
-                    cell.size_bytes.append(folder_size(model))
-                    seconds = _train_seconds(run, model)
-                    if seconds:
-                        cell.train_seconds.append(seconds)
-                    curve = run_curve(run)
-                    if curve:
-                        cell.curves.append(curve)
-                        cell.steps.append(max(step for step, _ in curve))
                     measured = speeds.get(str(model.resolve()))
-                    if measured and measured.get("words_per_second"):
-                        cell.words_per_second.append(float(measured["words_per_second"]))
+                    _add_run(cell, run, run_summary(run), spec["task"], where=model / "meta.json",
+                             what=f"row {row['name']!r}, {dataset}", words_per_second=(measured or {}).get("words_per_second"))
                     if records is not None:
                         cell.to_record.append((run, {dataset: _record_evaluation(measured)} if measured else None))
                         known = _existing_record(run, records, root=root)
                         if known and known.get("commit"):
                             cell.commits.append(known["commit"])
-                if records is not None:
-                    for record in recorded_runs(pattern, records, root=root):
-                        _add_record(cell, record, TASK_SCORES[spec["task"]], dataset, where=Path(records))
+                for record in recorded_runs(pattern, records, root=root) if records is not None else ():
+                    cell.recorded += 1
+                    if record.get("commit"):
+                        cell.commits.append(record["commit"])
+                    measured = (record.get("evaluations") or {}).get(dataset) or {}
+                    _add_run(cell, Path(record["run"]), record, spec["task"], where=Path(records),
+                             what=f"run record of {record['run']}", words_per_second=measured.get("words_per_second"))
             elif evaluation:
                 cell.source = "evaluate"
                 for path in sorted(glob.glob(str(root / evaluation))):
