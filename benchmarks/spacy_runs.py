@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -51,11 +52,18 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     return {**performance, "seconds": seconds}
 
 
-def run_record(output: Path) -> Optional[Dict]:
-    """The run record of ``output`` in :data:`RECORDS` (None: none, or the run is outside the repository)."""
-    from spacy_lm_suite.runs.records import read_record, record_path
+def record_path_of(output: Path) -> Optional[Path]:
+    """Where the run record of ``output`` lies in :data:`RECORDS` (None: outside the repository)."""
+    from spacy_lm_suite.runs.records import record_path
 
-    where = record_path(RECORDS, output, root=REPO)
+    return record_path(RECORDS, output, root=REPO)
+
+
+def run_record(output: Path) -> Optional[Dict]:
+    """The run record of ``output`` (None: none, or the run is outside the repository)."""
+    from spacy_lm_suite.runs.records import read_record
+
+    where = record_path_of(output)
     return read_record(where) if where is not None else None
 
 
@@ -167,11 +175,12 @@ def minilm_folder() -> str:
 
 
 # minutes a run takes here (2 cores, two trainings at a time): per 1,000 steps for the static
-# and ELMo systems, per 500 steps for the MiniLM ones (the auxiliary loss doubles a step)
+# and ELMo systems (measured on 2026-12-02, seed 0 of each), per 500 steps for the MiniLM ones
+# (the auxiliary loss doubles a step); a system's other seeds, once run, replace these
 MINUTES_PER_1000 = {
-    ("ner", "no-vectors"): 1.5, ("textcat", "no-vectors"): 2.0, ("ner", "static"): 1.5, ("ner", "static-256x2"): 1.5,
-    ("ner", "elmo"): 6.0, ("ner", "elmo-static"): 6.5, ("textcat", "static"): 2.0, ("textcat", "elmo"): 5.0,
-    ("textcat", "elmo-static"): 5.0,
+    ("ner", "no-vectors"): 3.0, ("ner", "static"): 3.0, ("ner", "static-256x2"): 3.0, ("ner", "elmo"): 10.5,
+    ("ner", "elmo-static"): 10.5, ("textcat", "no-vectors"): 2.2, ("textcat", "static"): 2.1, ("textcat", "elmo"): 7.6,
+    ("textcat", "elmo-static"): 7.6,
 }
 MINUTES_PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
 
@@ -180,14 +189,37 @@ def estimated_minutes(task: str, system: str, steps: int, transformer: bool) -> 
     """The minutes one training of ``system`` on ``task`` (a benchmark task) takes here."""
     if transformer:
         return MINUTES_PER_500_TRANSFORMER[kind(task)] * (2.0 if system.endswith("-aux") else 1.0) * steps / 500
-    per_thousand = MINUTES_PER_1000.get((kind(task), system), MINUTES_PER_1000.get((kind(task), "elmo-static"), 6.5))
+    per_thousand = MINUTES_PER_1000.get((kind(task), system), MINUTES_PER_1000.get((kind(task), "elmo-static"), 10.5))
     return per_thousand * steps / 1000
 
 
-def _job_minutes(task: str, system: str, overrides: Sequence[str]) -> float:
+def measured_seconds(output: Path) -> Optional[float]:
+    """The seconds a finished run took (its ``.seconds`` stamp, else its run record), None if unknown."""
+    try:
+        return float(output.with_suffix(".seconds").read_text())
+    except (OSError, ValueError):
+        record = run_record(output)
+        return record.get("train_seconds") if record else None
+
+
+def expected_minutes(output: Path, task: str, system: str, steps: int, transformer: bool) -> float:
+    """Minutes a run of ``output`` (``<task>-<system>-seed<N>``) will take: the mean of what
+    its other seeds took here, else :func:`estimated_minutes`."""
+    prefix = output.name.rsplit("-seed", 1)[0]
+    where = record_path_of(output)
+    found = [*output.parent.glob(f"{prefix}-seed*"), *(where.parent.glob(f"{prefix}-seed*.json") if where else [])]
+    names = {path.name.split(".")[0] for path in found}  # the folder, its .seconds, .log and record
+    siblings = sorted(output.parent / name for name in names if re.fullmatch(rf"{re.escape(prefix)}-seed\d+", name))
+    measured = [seconds for seconds in map(measured_seconds, siblings) if seconds]
+    if measured:
+        return statistics.fmean(measured) / 60
+    return estimated_minutes(task, system, steps, transformer)
+
+
+def _job_minutes(output: Path, task: str, system: str, overrides: Sequence[str]) -> float:
     words = list(overrides)
     steps = int(words[words.index("--vars.max_steps") + 1]) if "--vars.max_steps" in words else 1000
-    return estimated_minutes(task, system, steps, "--paths.transformer" in words)
+    return expected_minutes(output, task, system, steps, "--paths.transformer" in words)
 
 
 def record_is_current(record: Optional[Dict]) -> bool:
@@ -212,7 +244,7 @@ def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> L
     ``parallel`` at a time (one core each); return ``(task, system, seed, performance)``.
 
     With ``max_minutes``, a run that would not end within that many minutes of the start
-    (by :func:`estimated_minutes`) is not started; reused runs always are. When any was
+    (by :func:`expected_minutes`) is not started; reused runs always are. When any was
     left, this exits with status 3 after the started ones end, saying how to continue:
     the same command again, which reuses every finished run (and its run record)."""
     started = time.time()
@@ -222,7 +254,7 @@ def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> L
         task, system, seed, config, output, overrides, *python = job
         if max_minutes and not reusable(output):
             elapsed = (time.time() - started) / 60
-            if elapsed + _job_minutes(task, system, overrides) > max_minutes:
+            if elapsed + _job_minutes(output, task, system, overrides) > max_minutes:
                 left.append(output.name)
                 return None
         performance = train(config, output, overrides, output.with_suffix(".log"), *python)

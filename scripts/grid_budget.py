@@ -7,20 +7,19 @@ What runs is read from the benchmark steps of the workflow in project.yml, with 
 given (`--var NAME=VALUE`; the project's grid-budget step passes its own). Minutes per
 run are measured here (2 cores, two trainings at a time): a run's own
 ``<output>.seconds`` (or run record) when an earlier seed of the same system left one,
-else ``spacy_runs.estimated_minutes``, scaled by the step budget.
+else ``spacy_runs.estimated_minutes``, scaled by the step budget (``spacy_runs.expected_minutes``).
 
     python scripts/grid_budget.py --var grid_seeds="0 1 2" --var transformer_steps=500
 """
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from spacy_runs import estimated_minutes, reusable, run_record  # noqa: E402
+from spacy_runs import expected_minutes, reusable  # noqa: E402
 from stacked_downstream import SYSTEMS  # noqa: E402
 
 BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transformer_downstream.py": "transformer"}
@@ -72,15 +71,6 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
     return plan
 
 
-def _stamp(output: Path):
-    """The seconds a finished run took (its ``.seconds`` stamp, else its run record), None if unknown."""
-    try:
-        return float(output.with_suffix(".seconds").read_text())
-    except (OSError, ValueError):
-        record = run_record(output)
-        return record.get("train_seconds") if record else None
-
-
 def missing_requirements() -> list:
     """What `all` needs that is not installed, one line each."""
     import importlib.util
@@ -93,13 +83,6 @@ def missing_requirements() -> list:
         if importlib.util.find_spec(module) is None:
             problems.append(f"{module}: not installed; pip install {package} (or `make install`)")
     return problems
-
-
-def estimate(task: str, system: str, steps: int, transformer: bool, measured: list) -> float:
-    """Minutes per run: the mean of earlier seeds' measured seconds, else :func:`estimated_minutes`."""
-    if measured:
-        return statistics.fmean(measured) / 60
-    return estimated_minutes(task, system, steps, transformer)
 
 
 def main() -> None:
@@ -125,8 +108,7 @@ def main() -> None:
         outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
         # a run with a record is reused when its command is the same (spacy_runs.train checks)
         todo = [o for o in outputs if not reusable(o)]
-        measured = [seconds for seconds in map(_stamp, outputs) if seconds]
-        minutes = estimate(task, system, steps, entry["transformer"], measured)
+        minutes = expected_minutes(outputs[0], task, system, steps, entry["transformer"])
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))
     total = sum(row[-1] for row in rows)
     pretraining = 0 if (REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors").is_file() else PRETRAINING_MINUTES
@@ -138,7 +120,7 @@ def main() -> None:
     for task, system, steps, reused, todo, per_run, minutes in rows:
         print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")
     print(f"pretrain-minilm-mlm (continued MLM, both cores): {'done, reused' if not pretraining else f'{pretraining} min'}")
-    print(f"Estimated: {total / 60:.1f} h of training, plus vectors (~1 h), evaluation (~10 min) and the report.")
+    print(f"Estimated: {total / 60:.1f} h of training, plus vectors (~5 min), evaluation (~10 min) and the report.")
 
 
 if __name__ == "__main__":

@@ -321,3 +321,21 @@ def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue
     assert "stopped by --max-minutes 10: 2 of 3 runs done, 1 not started (ner-minilm-seed0)" in message
     assert "run the same command again to continue" in message
     assert len(spacy_runs.train_jobs(jobs, parallel=2)) == 3  # no limit: everything runs
+
+
+def test_a_runs_expected_minutes_are_what_its_other_seeds_took(tmp_path, monkeypatch):
+    spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
+    monkeypatch.setattr(spacy_runs, "REPO", tmp_path)
+    monkeypatch.setattr(spacy_runs, "RECORDS", tmp_path / "reports" / "runs")
+    folder = tmp_path / "training" / "stacked"
+    folder.mkdir(parents=True)
+    first = folder / "ner-elmo-seed0"
+    assert spacy_runs.expected_minutes(first, "ner", "elmo", 2000, False) == 21.0  # the table: 10.5 per 1,000 steps
+    first.mkdir()
+    first.with_suffix(".seconds").write_text("1200\n")
+    (folder / "ner-elmo-seed0.log").write_text("")
+    (folder / "ner-elmo-static-seed0.seconds").write_text("60\n")  # another system
+    record = tmp_path / "reports" / "runs" / "training" / "stacked" / "ner-elmo-seed1.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"format": "spacy-lm-suite.run-record.v1", "performance": {}, "train_seconds": 1800}')
+    assert spacy_runs.expected_minutes(folder / "ner-elmo-seed2", "ner", "elmo", 2000, False) == 25.0
