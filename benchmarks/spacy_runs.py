@@ -22,18 +22,17 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     e.g. trained in an earlier checkout). A finished run writes or refreshes its record."""
     from spacy_lm_suite.grid import save_run_record
     from spacy_lm_suite.runs.provenance import git_commit
-    from spacy_lm_suite.runs.records import command_key, read_record, record_path
+    from spacy_lm_suite.runs.records import command_key
 
     meta_path = output / "model-best" / "meta.json"
     key = command_key(config, overrides, root=REPO, python=python)
     command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
                "--output", os.path.relpath(output, REPO), *overrides]
-    where = record_path(RECORDS, output, root=REPO)
     seconds = commit = None
     if not finished(output):
-        record = read_record(where) if where is not None else None
+        record = run_record(output)
         if record is not None and record.get("key") == key:
-            print(f"{output.name}: reused from its run record {os.path.relpath(where, REPO)}", flush=True)
+            print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
             return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -46,8 +45,8 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
         output.with_suffix(".seconds").write_text(f"{seconds:.1f}\n")
     elif output.with_suffix(".seconds").exists():
         seconds = float(output.with_suffix(".seconds").read_text())
-    if where is not None:  # a finished folder stands for this command here, so its record says so
-        save_run_record(output, RECORDS, root=REPO, key=key, command=command, commit=commit)
+    # a finished folder stands for this command here, so its record says so (none outside the repository)
+    save_run_record(output, RECORDS, root=REPO, key=key, command=command, commit=commit)
     performance = json.loads(meta_path.read_text())["performance"]
     return {**performance, "seconds": seconds}
 
@@ -61,10 +60,9 @@ def record_path_of(output: Path) -> Optional[Path]:
 
 def run_record(output: Path) -> Optional[Dict]:
     """The run record of ``output`` (None: none, or the run is outside the repository)."""
-    from spacy_lm_suite.runs.records import read_record
+    from spacy_lm_suite.runs.records import find_record
 
-    where = record_path_of(output)
-    return read_record(where) if where is not None else None
+    return find_record(RECORDS, output, root=REPO)
 
 
 def run_curve_rows(output: Path) -> List[Dict]:

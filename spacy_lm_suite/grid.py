@@ -51,6 +51,7 @@ from .errors import InputFormatError, UserError
 from .evaluation import _ANSI, PipelineRef, folder_size, training_finished, training_record
 from .extras import require
 from .report import _write_file, check_output_dir, resolve_run
+from .runs.records import find_record, read_record, record_path, write_record
 
 TASK_SCORES = {"ner": "ents_f", "textcat": "cats_micro_f"}
 GRID_FILES = ("report.md", "report.json", "curves.png", "accuracy_vs_speed.png")
@@ -128,10 +129,14 @@ def read_grid(path: Path) -> Dict[str, Any]:
     return grid
 
 
+def _finished_run(path: Path) -> bool:
+    """Whether ``path`` (an output folder or its model-best) holds a finished run."""
+    return path.is_dir() and (resolve_run(path) / "meta.json").is_file() and training_finished(_output(path))
+
+
 def _expand(pattern: str, root: Path) -> List[Path]:
     full = pattern if Path(pattern).is_absolute() else str(root / pattern)
-    found = sorted(Path(p) for p in glob.glob(full))
-    return [p for p in found if p.is_dir() and (resolve_run(p) / "meta.json").is_file() and training_finished(_output(p))]
+    return [p for p in sorted(Path(p) for p in glob.glob(full)) if _finished_run(p)]
 
 
 def evaluation_files(paths: Sequence[Path]) -> List[Path]:
@@ -243,8 +248,6 @@ def save_run_record(
     evaluations: Optional[Dict[str, Dict[str, Any]]] = None, commit: Optional[str] = None,
 ) -> Optional[Dict[str, Any]]:
     """Write the :mod:`~.runs.records` record of a finished run (None for a run outside ``root``)."""
-    from .runs.records import record_path, write_record
-
     output = _output(Path(run))
     path = record_path(records, output, root=root)
     if path is None:
@@ -254,19 +257,10 @@ def save_run_record(
                         **run_summary(output))
 
 
-def _existing_record(run: Path, records: Path, *, root: Path) -> Optional[Dict[str, Any]]:
-    from .runs.records import read_record, record_path
-
-    path = record_path(records, _output(Path(run)), root=root)
-    return read_record(path) if path is not None else None
-
-
 def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, Any]]:
     """The run records whose run matches ``pattern`` (a grid glob relative to ``root``) and
     is not on disk as a finished run: what a report uses for runs trained in an earlier
     checkout."""
-    from .runs.records import read_record
-
     if Path(pattern).is_absolute():
         return []
     found = []
@@ -274,8 +268,7 @@ def recorded_runs(pattern: str, records: Path, *, root: Path) -> List[Dict[str, 
         record = read_record(Path(path))
         if record is None or not isinstance(record.get("run"), str):
             continue
-        output = root / record["run"]
-        if (resolve_run(output) / "meta.json").is_file() and training_finished(output):
+        if _finished_run(root / record["run"]):
             continue  # the run itself is read (and its record refreshed)
         found.append(record)
     return found
@@ -323,7 +316,7 @@ def collect(
                              what=f"row {row['name']!r}, {dataset}", words_per_second=(measured or {}).get("words_per_second"))
                     if records is not None:
                         cell.to_record.append((run, {dataset: _record_evaluation(measured)} if measured else None))
-                        known = _existing_record(run, records, root=root)
+                        known = find_record(records, _output(run), root=root)
                         if known and known.get("commit"):
                             cell.commits.append(known["commit"])
                 for record in recorded_runs(pattern, records, root=root) if records is not None else ():

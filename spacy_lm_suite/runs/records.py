@@ -71,6 +71,12 @@ def read_record(path: Path) -> Optional[Dict[str, Any]]:
     return record
 
 
+def find_record(records: Path, run: Path, *, root: Path) -> Optional[Dict[str, Any]]:
+    """The record of ``run`` under ``records`` (None: none, or the run is outside ``root``)."""
+    path = record_path(records, run, root=root)
+    return read_record(path) if path is not None else None
+
+
 def write_record(
     path: Path,
     *,
