@@ -26,7 +26,7 @@ def test_the_demo_runs_to_its_report_then_skips_what_is_done(tmp_path):
     work, env = make_working_copy(tmp_path)
     first = run_demo(work, env)
     for step in STEPS:
-        assert f"Running command: " in first and step in first
+        assert "Running command: " in first and step in first
     report = (work / "metrics" / "demo" / "report.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ") and "---" not in line}
     assert set(rows) == {"embeddings", "no vectors", "our GloVe (trained in the demo)", "our GloVe + ELMo, stacked"}

@@ -43,7 +43,6 @@ def corpus() -> Iterator[str]:
 def train_tokenizer(*, vocab_size: int = 384, bos: bool = False):
     """A ``PreTrainedTokenizerFast`` with a byte-level BPE trained on :func:`corpus`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

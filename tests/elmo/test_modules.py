@@ -1,6 +1,5 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from spacy_lm_suite.elmo.characters import batch_to_char_ids, batch_to_type_ids, boundary_char_ids
 from spacy_lm_suite.elmo.config import ELMoConfig

@@ -1,7 +1,6 @@
 """Tiny random GPT-2 and Llama folders (byte-level BPE trained in-process), one torch thread."""
 
 import pytest
-import torch
 
 from spacy_lm_suite.generation.tiny import build_tiny_causal_lm
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import spacy
-import torch
 from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config
 

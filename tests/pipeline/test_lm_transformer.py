@@ -1,6 +1,5 @@
 """The lm_transformer component: overfit, save/reload, pipe = serial (fork, spawn), contextual vectors, bad input."""
 
-import resource
 import subprocess
 import sys
 import warnings

@@ -8,7 +8,7 @@ import spacy
 
 from spacy_lm_suite.errors import UserError
 from spacy_lm_suite.vectors.glove import GloVeSettings, train_glove
-from spacy_lm_suite.vectors.glove.train import GloVeModel, TrainingData, shuffle_into, train_model
+from spacy_lm_suite.vectors.glove.train import GloVeModel, TrainingData, train_model
 from spacy_lm_suite.vectors.table import LMVectors
 
 
