@@ -15,7 +15,7 @@ else ``spacy_runs.estimated_minutes``, scaled by the step budget (``spacy_runs.e
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -24,12 +24,15 @@ from stacked_downstream import SYSTEMS  # noqa: E402
 
 BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transformer_downstream.py": "transformer"}
 PRETRAINING_MINUTES = 64  # pretrain-minilm-mlm, both cores (measured here: 2,000 steps in 64 min)
+ADAPTED_MODEL = REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors"  # its product
 
 
-def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]] = None) -> List[Dict]:
-    """Every training the workflow's benchmark steps run, read from project.yml with the
-    given vars (their --tasks, --systems, --seeds and step budgets), so this budget cannot
-    drift from it: dicts of benchmark, task, system, seeds, steps, jobs."""
+def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]] = None,
+                      *, steps: Optional[Sequence[str]] = None) -> List[Dict]:
+    """Every training the workflow's benchmark steps run (or those of the named ``steps``),
+    read from project.yml with the given vars (their --tasks, --systems, --seeds and step
+    budgets), so this budget cannot drift from it: dicts of benchmark, task, system, seeds,
+    steps, jobs."""
     import shlex
 
     import transformer_downstream
@@ -37,8 +40,11 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
 
     project = load_project_config(REPO, overrides={f"vars.{k}": v for k, v in (variables or {}).items()})
     commands = {command["name"]: command for command in project["commands"]}
+    unknown = [name for name in steps or () if name not in commands]
+    if unknown:
+        raise KeyError(f"project.yml has no command {unknown[0]!r}")
     plan = []
-    for name in project["workflows"][workflow]:
+    for name in steps or project["workflows"][workflow]:
         for line in commands[name]["script"]:
             words = shlex.split(line)
             benchmark = next((BENCHMARKS[w] for w in words if w in BENCHMARKS), None)
@@ -69,6 +75,26 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
                     plan.append({"benchmark": benchmark, "task": task, "system": system, "seeds": seeds,
                                  "steps": steps, "jobs": jobs, "transformer": transformer})
     return plan
+
+
+def run_folders(entry: Dict) -> List[Path]:
+    """The run folders of a :func:`planned_trainings` entry, one per seed."""
+    folder = REPO / "training" / entry["benchmark"]
+    return [folder / f"{entry['task']}-{entry['system']}-seed{seed}" for seed in entry["seeds"]]
+
+
+def runs_to_train(plan: List[Dict]) -> List[Path]:
+    """The planned runs that would train: neither finished on disk nor held by a current run
+    record (``spacy_runs.reusable``; ``spacy_runs.train`` reuses those)."""
+    return [output for entry in plan for output in run_folders(entry) if not reusable(output)]
+
+
+def pretraining_needed(plan: List[Dict]) -> bool:
+    """Whether the continued MLM must run for ``plan``: its model is not on disk and some
+    domain-adapted run of the plan would train (a run with a record needs no model)."""
+    if ADAPTED_MODEL.is_file():
+        return False
+    return bool(runs_to_train([entry for entry in plan if entry["system"] == "minilm-adapted"]))
 
 
 def missing_requirements() -> list:
@@ -103,15 +129,13 @@ def main() -> None:
     rows = []
     plan = planned_trainings(args.workflow, variables)
     for entry in plan:
-        task, system, benchmark, seeds, steps = (entry[k] for k in ("task", "system", "benchmark", "seeds", "steps"))
-        folder = REPO / "training" / benchmark
-        outputs = [folder / f"{task}-{system}-seed{seed}" for seed in seeds]
-        # a run with a record is reused when its command is the same (spacy_runs.train checks)
-        todo = [o for o in outputs if not reusable(o)]
+        task, system, seeds, steps = (entry[k] for k in ("task", "system", "seeds", "steps"))
+        outputs = run_folders(entry)
+        todo = runs_to_train([entry])
         minutes = expected_minutes(outputs[0], task, system, steps, entry["transformer"])
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))
     total = sum(row[-1] for row in rows)
-    pretraining = 0 if (REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetensors").is_file() else PRETRAINING_MINUTES
+    pretraining = PRETRAINING_MINUTES if pretraining_needed(plan) else 0
     total += pretraining
     jobs = sorted({entry["jobs"] for entry in plan})
     print(f"Budget of `spacy project run {args.workflow}`: seeds, steps and systems of its benchmark steps "
@@ -119,7 +143,13 @@ def main() -> None:
     print(f"{'task':8} {'system':26} {'steps':>6} {'reused':>6} {'to run':>6} {'min/run':>8} {'minutes':>8}")
     for task, system, steps, reused, todo, per_run, minutes in rows:
         print(f"{task:8} {system:26} {steps:>6} {reused:>6} {todo:>6} {per_run:>8.0f} {minutes:>8.0f}")
-    print(f"pretrain-minilm-mlm (continued MLM, both cores): {'done, reused' if not pretraining else f'{pretraining} min'}")
+    if pretraining:
+        state = f"{pretraining} min"
+    elif ADAPTED_MODEL.is_file():
+        state = "done, reused"
+    else:
+        state = "not needed: every domain-adapted run has a run record"
+    print(f"pretrain-minilm-mlm (continued MLM, both cores): {state}")
     print(f"Estimated: {total / 60:.1f} h of training, plus vectors (~5 min), evaluation (~10 min) and the report.")
 
 

@@ -339,3 +339,44 @@ def test_a_runs_expected_minutes_are_what_its_other_seeds_took(tmp_path, monkeyp
     record.parent.mkdir(parents=True)
     record.write_text('{"format": "spacy-lm-suite.run-record.v1", "performance": {}, "train_seconds": 1800}')
     assert spacy_runs.expected_minutes(folder / "ner-elmo-seed2", "ner", "elmo", 2000, False) == 25.0
+
+
+def test_the_continued_mlm_runs_only_for_domain_adapted_runs_that_would_train(monkeypatch, capsys):
+    import sys
+
+    (command,) = [c for c in load_project_config(REPO)["commands"] if c["name"] == "pretrain-minilm-mlm"]
+    words = shlex.split(command["script"][0])
+    assert words[:2] == ["python", "scripts/unless_reused.py"] and words[words.index("--step") + 1] == "transformer-adapted"
+    assert words[words.index("--") + 1:][:4] == ["python", "-m", "spacy_lm_suite", "pretrain-transformer"]
+    (adapted,) = [c for c in load_project_config(REPO)["commands"] if c["name"] == "transformer-adapted"]
+    assert not any("minilm-mlm" in dep for dep in adapted["deps"])  # a fresh checkout's records need no model
+
+    grid_budget = load_module(REPO / "scripts" / "grid_budget.py")
+    plan = grid_budget.planned_trainings(steps=["transformer-adapted"])
+    assert plan and {entry["system"] for entry in plan} == {"minilm-adapted"}
+    assert {entry["task"] for entry in plan} == {"ner", "textcat", "wnut17", "trec"}
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        unless_reused = load_module(REPO / "scripts" / "unless_reused.py")
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    exits_7 = ["--step", "transformer-adapted", "--", sys.executable, "-c", "raise SystemExit(7)"]
+    monkeypatch.setattr(unless_reused, "runs_to_train", lambda plan: [])
+    assert unless_reused.main(exits_7) == 0
+    assert "Not running" in capsys.readouterr().out
+    monkeypatch.setattr(unless_reused, "runs_to_train", lambda plan: [REPO / "training" / "x"])
+    assert unless_reused.main(exits_7) == 7  # the command ran; its status is the script's
+    assert unless_reused.main(["--step", "transformer-adapted"]) == 2
+    assert "give the command after `--`" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        unless_reused.main(["--step", "no-such-step", "--", "true"])
+    assert exit_info.value.code == 2 and "project.yml has no command 'no-such-step'" in capsys.readouterr().err
+
+    # the budget counts the pretraining only while a domain-adapted run would train
+    monkeypatch.setattr(grid_budget, "ADAPTED_MODEL", REPO / "training" / "no-such-model.safetensors")
+    monkeypatch.setattr(grid_budget, "reusable", lambda output: True)
+    assert not grid_budget.pretraining_needed(plan)
+    monkeypatch.setattr(grid_budget, "reusable", lambda output: not output.name.startswith("ner-"))
+    assert grid_budget.pretraining_needed(plan) and not grid_budget.pretraining_needed(
+        [entry for entry in plan if entry["task"] != "ner"])
