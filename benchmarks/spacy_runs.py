@@ -19,7 +19,9 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     finished (see ``training_finished``: a killed run is trained again), or when its run
     record (``reports/runs``, see :mod:`spacy_lm_suite.runs.records`) holds the same command:
     then its recorded scores are returned with ``"reused": "record"`` (the folder is gone,
-    e.g. trained in an earlier checkout). A finished run writes or refreshes its record."""
+    e.g. trained in an earlier checkout). A run whose record holds another command (an
+    edited config, other overrides) is trained again, finished folder or not. A finished
+    run writes or refreshes its record."""
     from spacy_lm_suite.grid import save_run_record
     from spacy_lm_suite.runs.provenance import git_commit
     from spacy_lm_suite.runs.records import command_key
@@ -29,9 +31,13 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
                "--output", os.path.relpath(output, REPO), *overrides]
     seconds = commit = None
-    if not finished(output):
-        record = run_record(output)
-        if record is not None and record.get("key") == key:
+    record = run_record(output)
+    stale = bool(record and record.get("key") and record["key"] != key)  # of another command
+    if stale and finished(output):
+        print(f"{output.name}: trained again: its run record is of another command "
+              f"(config or overrides changed since)", flush=True)
+    if stale or not finished(output):
+        if record is not None and not stale:
             print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
             return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
@@ -232,9 +238,11 @@ def record_is_current(record: Optional[Dict]) -> bool:
 
 
 def reusable(output: Path) -> bool:
-    """Whether ``train`` would not train ``output``: it finished, or its run record is
-    current (:func:`record_is_current`; ``train`` also checks the overrides it is given)."""
-    return finished(output) or record_is_current(run_record(output))
+    """Whether ``train`` would not train ``output``: its run record is current
+    (:func:`record_is_current`; ``train`` also checks the overrides it is given), or it
+    has no record and finished."""
+    record = run_record(output)
+    return record_is_current(record) if record is not None else finished(output)
 
 
 def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:

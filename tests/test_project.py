@@ -264,7 +264,7 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
         if "--output" not in command:
             return real_run(command, **kwargs)
         output = Path(command[command.index("--output") + 1])
-        (output / "model-best").mkdir(parents=True)
+        (output / "model-best").mkdir(parents=True, exist_ok=True)
         (output / "model-best" / "meta.json").write_text(json.dumps({"performance": {"ents_f": 0.5 + len(trained) / 10}}))
         trained.append(command)
         return subprocess.CompletedProcess(command, 0)
@@ -289,6 +289,12 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
     third = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 2 and third["ents_f"] == 0.6 and "reused" not in third
     assert spacy_runs.run_curve_rows(output) == []
+    # a finished folder of another command is no reuse either (a changed step budget)
+    assert spacy_runs.finished(output) and spacy_runs.reusable(output)
+    fourth = spacy_runs.train(config, output, ["--system.seed", "0", "--training.max_steps", "16"], output.with_suffix(".log"))
+    assert len(trained) == 3 and fourth["ents_f"] == pytest.approx(0.7) and "reused" not in fourth
+    config.write_text("[training]\nmax_steps = 32\n")
+    assert spacy_runs.finished(output) and not spacy_runs.reusable(output)
 
 
 def test_train_run_refuses_a_malformed_command_in_one_line(capsys):
