@@ -386,3 +386,50 @@ def test_the_continued_mlm_runs_only_for_domain_adapted_runs_that_would_train(mo
     monkeypatch.setattr(grid_budget, "reusable", lambda output: not output.name.startswith("ner-"))
     assert grid_budget.pretraining_needed(plan) and not grid_budget.pretraining_needed(
         [entry for entry in plan if entry["task"] != "ner"])
+
+
+@pytest.mark.slow
+def test_evaluate_grid_runs_each_pipeline_in_the_python_it_trained_with(tmp_path):
+    """The spacy-transformers peer's pipelines load only in .venv-peer: its runs (their run
+    records name that Python) are evaluated there, into a file of their own."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import spacy
+
+    root = tmp_path / "project"
+    for name in ("ner-ours-seed0", "ner-peer-seed0"):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("entity_ruler").add_patterns([{"label": "person", "pattern": "Emma"}])
+        run = root / "training" / "x" / name
+        run.mkdir(parents=True)
+        nlp.to_disk(run / "model-best")
+        run.with_suffix(".seconds").write_text("1.0\n")
+    peer = root / ".venv-peer" / "bin" / "python"
+    peer.parent.mkdir(parents=True)
+    peer.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # stands for the peer venv
+    peer.chmod(0o755)
+    record = root / "reports" / "runs" / "training" / "x" / "ner-peer-seed0.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"format": "spacy-lm-suite.run-record.v1", "performance": {},
+                                  "command": [".venv-peer/bin/python", "-m", "spacy", "train", "c.cfg"]}))
+    grid = root / "grid.yml"
+    grid.write_text('datasets:\n  wnut17: {label: "WNUT-17", task: ner, dev: "wnut17/dev.conll", format: wnut17}\n'
+                    'rows:\n  - name: ours\n    runs: {wnut17: "training/x/ner-ours-seed*"}\n'
+                    '  - name: peer\n    runs: {wnut17: "training/x/ner-peer-seed*"}\n')
+    command = [sys.executable, str(REPO / "scripts" / "evaluate_grid.py"), str(grid), "--datasets", str(REPO / "assets"),
+               "--output", "out", "--limit", "20"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = json.loads((root / "out" / "wnut17.json").read_text())["pipelines"]
+    theirs = json.loads((root / "out" / "wnut17.venv-peer.json").read_text())["pipelines"]
+    assert [Path(p["folder"]).parent.name for p in ours] == ["ner-ours-seed0"]
+    assert [Path(p["folder"]).parent.name for p in theirs] == ["ner-peer-seed0"]
+    assert f".venv-peer/bin/python -m spacy_lm_suite evaluate {root / 'training/x/ner-peer-seed0'}" in done.stdout
+
+    peer.unlink()  # the peer venv not made yet: one line saying how
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 1 and "no such interpreter" in done.stderr and "make peer-venv" in done.stderr
+    assert "Traceback" not in done.stderr
