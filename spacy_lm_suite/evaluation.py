@@ -35,6 +35,8 @@ from spacy.language import Language
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+from spacy.util import load_config
+from thinc.api import ConfigValidationError
 from tqdm.auto import tqdm
 
 from .data.rawtext import check_count, check_encoding, existing_file
@@ -340,10 +342,12 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
     """``steps`` and ``seconds`` of the training that made the pipeline, None where unrecorded.
 
     Read from ``meta.json``'s ``"training": {"steps", "seconds"}`` when a tool
-    wrote it; otherwise ``steps`` is the last step of the console log of the
-    ``spacy train --output`` folder a ``model-best``/``model-last`` lies in
-    (:data:`TRAINING_LOGS`). spaCy records no training time, so ``seconds``
-    needs the meta entry. ``source`` names the file read."""
+    wrote it. Otherwise, for a ``model-best``/``model-last`` of a ``spacy train --output``
+    folder: ``seconds`` from the benchmarks' ``<output>.seconds`` stamp (spaCy records no
+    training time), ``steps`` the steps trained: the config's ``max_steps`` when the
+    finished run's console log (:data:`TRAINING_LOGS`) was scored within one
+    ``eval_frequency`` of it (spaCy scores no last step), else the log's last step (a
+    stop by ``patience``, or a run still training). ``source`` names the files read."""
     record: Dict[str, Any] = {"steps": None, "seconds": None, "source": None}
     meta_path = pipeline.folder / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -353,13 +357,36 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
     if pipeline.folder.name not in ("model-best", "model-last"):
         return record
     output = pipeline.folder.parent
+    sources = []
+    stamp = output.with_suffix(".seconds")
+    try:
+        record["seconds"] = float(stamp.read_text().strip())
+        sources.append(str(stamp))
+    except (OSError, ValueError):
+        pass
     for pattern in TRAINING_LOGS:
         log = Path(pattern.format(output=output))
         if log.is_file():
             steps = log_steps(log)
             if steps is not None:
-                return {**record, "steps": steps, "source": str(log)}
-    return record
+                record["steps"] = _steps_trained(pipeline.folder, steps) if training_finished(output) else steps
+                sources.append(str(log))
+                break
+    return {**record, "source": ", ".join(sources) or None}
+
+
+def _steps_trained(model: Path, last_scored: int) -> int:
+    """The steps a finished run trained, from the last step its log scored: its config's
+    ``max_steps`` when that lies within one ``eval_frequency`` (spaCy stopped there),
+    else the last scored step (``patience`` stops at a scored step)."""
+    try:
+        training = load_config(model / "config.cfg", interpolate=True).get("training", {})
+        max_steps, frequency = int(training.get("max_steps") or 0), int(training.get("eval_frequency") or 0)
+    except (OSError, ValueError, TypeError, ConfigValidationError):
+        return last_scored
+    if max_steps > 0 and frequency > 0 and last_scored < max_steps <= last_scored + frequency:
+        return max_steps
+    return last_scored
 
 
 def training_finished(output: Path) -> bool:

@@ -177,18 +177,15 @@ def _output(run: Path) -> Path:
     return run.parent if run.name in ("model-best", "model-last") else run
 
 
-def _train_seconds(run: Path, model: Path) -> Optional[float]:
-    stamp = _output(run).with_suffix(".seconds")
-    if stamp.is_file():
-        try:
-            return float(stamp.read_text().strip())
-        except ValueError:
-            return None
-    seconds = training_record(PipelineRef(source=str(model), folder=model, name=model.name))["seconds"]
-    if seconds:
-        return seconds
-    rows = [row for row in log_rows(_output(run)) if row["seconds"] is not None]
-    return rows[-1]["seconds"] if rows else None
+def _training(run: Path, model: Path) -> Tuple[Optional[float], Optional[int]]:
+    """Training seconds and steps trained: :func:`~.evaluation.training_record` (meta.json,
+    the ``.seconds`` stamp, the console log), the seconds else the last ``log.csv`` row's."""
+    found = training_record(PipelineRef(source=str(model), folder=model, name=model.name))
+    seconds = found["seconds"]
+    if not seconds:
+        rows = [row for row in log_rows(_output(run)) if row["seconds"] is not None]
+        seconds = rows[-1]["seconds"] if rows else None
+    return seconds, found["steps"]
 
 
 def log_rows(output: Path) -> List[Dict[str, Any]]:
@@ -231,13 +228,16 @@ def _record_evaluation(measured: Mapping[str, Any]) -> Dict[str, Any]:
 
 def run_summary(run: Path) -> Dict[str, Any]:
     """What a run record holds of a finished run on disk: ``performance`` (meta.json),
-    ``size_bytes`` of model-best, ``train_seconds``, ``curve`` (:func:`run_curve`) and ``meta``."""
+    ``size_bytes`` of model-best, ``train_seconds``, ``steps`` trained, ``curve``
+    (:func:`run_curve`) and ``meta``."""
     model = resolve_run(run)
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    seconds, steps = _training(run, model)
     return {
         "performance": meta.get("performance") or {},
         "size_bytes": folder_size(model),
-        "train_seconds": _train_seconds(run, model),
+        "train_seconds": seconds,
+        "steps": steps,
         "curve": run_curve(run),
         "meta": {key: meta[key] for key in ("lang", "name", "version", "spacy_version", "pipeline") if key in meta},
     }
@@ -289,7 +289,8 @@ def _add_run(cell: "Cell", run: Path, summary: Mapping[str, Any], task: str, *, 
     curve = [(int(row["step"]), 100 * float(row["score"])) for row in summary.get("curve") or []]
     if curve:
         cell.curves.append(curve)
-        cell.steps.append(max(step for step, _ in curve))
+    if summary.get("steps") or curve:  # records written before they kept steps: the last scored step
+        cell.steps.append(int(summary.get("steps") or max(step for step, _ in curve)))
     if words_per_second:
         cell.words_per_second.append(float(words_per_second))
 
@@ -365,12 +366,22 @@ def _first(cells: Mapping[str, Cell], attribute: str) -> Tuple[Optional[str], Op
     return None, None
 
 
+def _steps(cells: Mapping[str, Cell]) -> str:
+    """The training steps of a row's runs: one number, or one per dataset where they differ."""
+    found = {dataset: max(cell.steps) for dataset, cell in cells.items() if cell.steps}
+    if not found:
+        return "—"
+    if len(set(found.values())) == 1:
+        return f"{next(iter(found.values())):,}"
+    return ", ".join(f"{steps:,} ({dataset})" for dataset, steps in found.items())
+
+
 def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Cell]], *, header: str = "") -> str:
     datasets = grid["datasets"]
     columns = [spec.get("label", name) for name, spec in datasets.items()]
     lines = [header, ""] if header else []
-    lines += ["| embeddings | " + " | ".join(columns) + " | words/s | size | training time |",
-              "| --- | " + " | ".join("---" for _ in columns) + " | --- | --- | --- |"]
+    lines += ["| embeddings | " + " | ".join(columns) + " | words/s | size | training time | steps |",
+              "| --- | " + " | ".join("---" for _ in columns) + " | --- | --- | --- | --- |"]
     missing = []
     for name, cells in table.items():
         values = []
@@ -390,11 +401,13 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
             f"| {name} | " + " | ".join(values)
             + f" | {f'{speed:,.0f} ({speed_at})' if speed else '—'}"
             + f" | {f'{size / 1e6:,.0f} MB' if size else '—'}"
-            + f" | {f'{_duration(seconds)} ({time_at})' if seconds else '—'} |"
+            + f" | {f'{_duration(seconds)} ({time_at})' if seconds else '—'}"
+            + f" | {_steps(cells)} |"
         )
     lines += ["", "Scores: dev, percent, mean ± std (number of seeds). words/s: `spacy-lm-suite evaluate`, "
               "one thread, on the named dataset's evaluation file; size: the pipeline folder on disk; training time: "
-              "wall-clock per run, as each run recorded it (the benchmarks run two at a time on 2 cores)."]
+              "wall-clock per run, as each run recorded it (the benchmarks run two at a time on 2 cores); steps: "
+              "training steps per run, per dataset where they differ."]
     recorded = sum(cell.recorded for cells in table.values() for cell in cells.values())
     if recorded:
         total = sum(len(cell.runs) for cells in table.values() for cell in cells.values() if cell.source == "runs")

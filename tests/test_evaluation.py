@@ -272,6 +272,28 @@ def test_training_steps_from_the_train_log(tmp_path, conll_ruler):
     assert training_record(resolve_pipeline(run / "model-best"))["seconds"] == 61.5
 
 
+@pytest.mark.parametrize("max_steps, trained", [(500, 500), (2000, 400)])
+def test_steps_trained_and_seconds_of_a_benchmark_run(tmp_path, conll_ruler, max_steps, trained):
+    """spaCy scores no last step: a 500-step run scored every 200 steps logs 400, and
+    trained 500; one that logs 400 of 2,000 stopped there (patience)."""
+    import shutil
+
+    from spacy.util import load_config
+
+    run = tmp_path / "run"
+    shutil.copytree(conll_ruler, run / "model-best")
+    config = load_config(run / "model-best" / "config.cfg")
+    config["training"].update({"max_steps": max_steps, "eval_frequency": 200})
+    config.to_disk(run / "model-best" / "config.cfg")
+    (tmp_path / "run.log").write_text(
+        "  0       0     10.00    0.00    0.00\n  1     200      5.00   80.10    0.80\n"
+        "  2     400      4.00   81.00    0.81\n✔ Saved pipeline to output directory\n")
+    (tmp_path / "run.seconds").write_text("612.5\n")  # the benchmarks' stamp
+    record = training_record(resolve_pipeline(run))
+    assert record["steps"] == trained and record["seconds"] == 612.5
+    assert record["source"] == f"{tmp_path / 'run.seconds'}, {tmp_path / 'run.log'}"
+
+
 # -- convert --------------------------------------------------------------------------
 
 

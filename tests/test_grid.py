@@ -76,6 +76,7 @@ def test_rows_by_datasets_with_seeds_grouped_and_missing_cells_listed(project):
     assert markdown.startswith("made by: test")
     assert "| static | 91.00 ± 1.41 (2) | 83.00 (1) |" in markdown
     assert "| minilm | 85.00 (1) | — | 3,000 (conll2003) |" in markdown
+    assert "| 2 min (conll2003) | 400 |" in markdown  # static: training time, steps (the last scored here)
     assert "Not run yet: minilm × SST-2 accuracy; external × SST-2 accuracy." in markdown
     # the curve is the mean over seeds at the steps they share
     curve = [(r["step"], r["score"]) for r in report["curves"] if r["kind"] == "conll2003:static"]

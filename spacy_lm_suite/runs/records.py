@@ -2,7 +2,7 @@
 
 A trained pipeline is tens to hundreds of MB and lives under ``training/``, which is
 never committed; the report grid needs only a few numbers of it (the dev scores spaCy
-recorded, the size on disk, the training time and curve, the words/s measured by
+recorded, the size on disk, the training time, steps and curve, the words/s measured by
 ``evaluate``). A run record keeps those, with the command that trained the run and a
 ``key`` of that command (:func:`command_key`), so a report can be rebuilt and a
 training reused after the run folder is gone: a grid run of several hours in chunks
@@ -85,6 +85,7 @@ def write_record(
     size_bytes: Optional[int],
     train_seconds: Optional[float],
     curve: List[Dict[str, Any]],
+    steps: Optional[int] = None,
     key: Optional[str] = None,
     command: Optional[List[str]] = None,
     evaluations: Optional[Dict[str, Dict[str, Any]]] = None,
@@ -109,6 +110,7 @@ def write_record(
         "meta": meta or (old.get("meta") if same_run else None) or {},
         "size_bytes": size_bytes,
         "train_seconds": train_seconds if train_seconds is not None else (old.get("train_seconds") if same_run else None),
+        "steps": steps if steps is not None else (old.get("steps") if same_run else None),
         "curve": curve or (old.get("curve") if same_run else None) or [],
         "evaluations": {**((old.get("evaluations") or {}) if same_run else {}), **(evaluations or {})},
     }
