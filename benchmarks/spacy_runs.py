@@ -185,6 +185,8 @@ MINUTES_PER_1000 = {
     ("ner", "no-vectors"): 3.0, ("ner", "static"): 3.0, ("ner", "static-256x2"): 3.0, ("ner", "elmo"): 10.5,
     ("ner", "elmo-static"): 10.5, ("textcat", "no-vectors"): 2.2, ("textcat", "static"): 2.1, ("textcat", "elmo"): 7.6,
     ("textcat", "elmo-static"): 7.6,
+    # our corpus tables (vectors-word2vec / vectors-glove), measured at 3,000 / 2,000 steps
+    ("ner", "word2vec"): 3.9, ("ner", "glove"): 3.9, ("textcat", "word2vec"): 2.6, ("textcat", "glove"): 2.6,
 }
 MINUTES_PER_500_TRANSFORMER = {"ner": 25.0, "textcat": 15.0}
 

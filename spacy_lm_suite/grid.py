@@ -27,8 +27,9 @@ also has the model size on disk and the training minutes (``<output>.seconds``
 beside a run, as the benchmarks write it, ``meta.json``'s ``training``, or the last
 ``seconds`` of the run's ``log.csv``, which ``spacy-lm-suite.ConsoleLogger.v1`` writes
 with ``csv_file``).
-A cell whose pattern matches nothing is "not run" (listed under the table),
-never an error: the grid fills in as the runs land.
+A cell whose pattern matches nothing is "not run" (``—``, listed under the table),
+never an error: the grid fills in as the runs land. A cell the grid names nothing for
+is ``n/a`` (listed apart: nothing trains it).
 
 Writes ``report.md``, ``report.json``, ``curves.png`` (dev score against steps,
 mean over seeds, one panel per dataset) and ``accuracy_vs_speed.png``, each
@@ -69,6 +70,7 @@ class Cell:
     steps: List[int] = field(default_factory=list)
     curves: List[List[Tuple[int, float]]] = field(default_factory=list)
     source: str = "runs"
+    planned: bool = True  # the grid names runs or evaluations for it (else "n/a": nothing trains it)
     recorded: int = 0  # of the runs, how many were read from run records (their folders are gone)
     commits: List[str] = field(default_factory=list)  # the commit each run trained at, where its record says
     to_record: List[Tuple[Path, Optional[Dict[str, Any]]]] = field(default_factory=list)
@@ -182,7 +184,7 @@ def _training(run: Path, model: Path) -> Tuple[Optional[float], Optional[int]]:
     the ``.seconds`` stamp, the console log), the seconds else the last ``log.csv`` row's."""
     found = training_record(PipelineRef(source=str(model), folder=model, name=model.name))
     seconds = found["seconds"]
-    if not seconds:
+    if seconds is None:
         rows = [row for row in log_rows(_output(run)) if row["seconds"] is not None]
         seconds = rows[-1]["seconds"] if rows else None
     return seconds, found["steps"]
@@ -306,9 +308,9 @@ def collect(
     for row in grid["rows"]:
         cells: Dict[str, Cell] = {}
         for dataset, spec in grid["datasets"].items():
-            cell = Cell()
             pattern = (row.get("runs") or {}).get(dataset)
             evaluation = (row.get("evaluations") or {}).get(dataset)
+            cell = Cell(planned=bool(pattern or evaluation))
             if pattern:
                 for run in _expand(pattern, root):
                     model = resolve_run(run)
@@ -382,12 +384,15 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
     lines = [header, ""] if header else []
     lines += ["| embeddings | " + " | ".join(columns) + " | words/s | size | training time | steps |",
               "| --- | " + " | ".join("---" for _ in columns) + " | --- | --- | --- | --- |"]
-    missing = []
+    missing, outside = [], []
     for name, cells in table.items():
         values = []
         for dataset, cell in cells.items():
             summary = cell.summary()
-            if summary is None:
+            if summary is None and not cell.planned:
+                values.append("n/a")
+                outside.append(f"{name} × {datasets[dataset].get('label', dataset)}")
+            elif summary is None:
                 values.append("—")
                 missing.append(f"{name} × {datasets[dataset].get('label', dataset)}")
             elif summary["n"] > 1:
@@ -423,6 +428,8 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
         lines += ["", "Trained at commits (runs): " + ", ".join(f"`{c}` ({n})" for c, n in sorted(commits.items(), key=lambda kv: -kv[1])) + "."]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
+    if outside:
+        lines += ["", "n/a: not in the grid (no run of it is trained or evaluated): " + "; ".join(outside) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -502,6 +509,8 @@ def write_grid_report(
         "grid": str(grid_path),
         "datasets": grid["datasets"],
         "rows": {name: {dataset: cell.summary() for dataset, cell in cells.items()} for name, cells in table.items()},
+        "not_in_grid": {name: [dataset for dataset, cell in cells.items() if not cell.planned]
+                        for name, cells in table.items() if any(not cell.planned for cell in cells.values())},
         "curves": _curve_records(table),
     }
     markdown = format_markdown(grid, table, header=header)

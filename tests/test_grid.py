@@ -19,6 +19,7 @@ rows:
   - name: minilm
     runs:
       conll2003: "training/ner-minilm-seed*"
+      sst2: "training/textcat-minilm-seed*"
   - name: external
     evaluations:
       conll2003: "metrics/external.json"
@@ -77,7 +78,10 @@ def test_rows_by_datasets_with_seeds_grouped_and_missing_cells_listed(project):
     assert "| static | 91.00 ± 1.41 (2) | 83.00 (1) |" in markdown
     assert "| minilm | 85.00 (1) | — | 3,000 (conll2003) |" in markdown
     assert "| 2 min (conll2003) | 400 |" in markdown  # static: training time, steps (the last scored here)
-    assert "Not run yet: minilm × SST-2 accuracy; external × SST-2 accuracy." in markdown
+    assert "| minilm | 85.00 (1) | — |" in markdown and "| external | 60.00 (1) | n/a |" in markdown
+    assert "Not run yet: minilm × SST-2 accuracy." in markdown  # the grid names its runs: they are to come
+    assert "n/a: not in the grid (no run of it is trained or evaluated): external × SST-2 accuracy." in markdown
+    assert report["not_in_grid"] == {"external": ["sst2"]}
     # the curve is the mean over seeds at the steps they share
     curve = [(r["step"], r["score"]) for r in report["curves"] if r["kind"] == "conll2003:static"]
     assert curve == [(0, 0.0), (200, pytest.approx(81.0)), (400, pytest.approx(91.0))]

@@ -297,15 +297,6 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
     assert spacy_runs.finished(output) and not spacy_runs.reusable(output)
 
 
-def test_train_run_refuses_a_malformed_command_in_one_line(capsys):
-    train_run = load_module(REPO / "benchmarks" / "train_run.py")
-    for argv in ([], ["configs/ner_static.cfg"], ["configs/ner_static.cfg", "out", "--paths.train"],
-                 ["configs/nothing.cfg", "out"]):
-        with pytest.raises(SystemExit) as exit_info:
-            train_run.main(argv)
-        assert "usage: python benchmarks/train_run.py CONFIG OUTPUT" in str(exit_info.value.code)
-
-
 def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
     spacy_runs = load_module(REPO / "benchmarks" / "spacy_runs.py")
     monkeypatch.setattr(spacy_runs, "REPO", tmp_path)
