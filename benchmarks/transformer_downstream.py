@@ -1,6 +1,6 @@
 """Fine-tuned transformer (MiniLM-L6 by default) NER and textcat with plain ``spacy train``.
 
-Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
+Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm*.cfg):
   ner/minilm              the encoder with its own optimizer (5e-5, warm-up + linear decay),
                           the NER head on spaCy's global one (1e-3, same schedule): the default
   ner/minilm-global       spacy-transformers' setting: one 5e-5 schedule for encoder and head
@@ -14,6 +14,8 @@ Systems, per task (configs/ner_minilm*.cfg, configs/textcat_minilm.cfg):
                           pretraining on the shared corpus (--adapted, the output of
                           `spacy project run pretrain-minilm-mlm`)
   textcat/minilm          SST-2: every train.tsv row, selected and scored on GLUE dev.tsv
+  textcat/minilm-static   textcat/minilm concatenated with the static baseline's features
+                          (configs/textcat_minilm_static.cfg, GloVe 6B as ner/minilm-static)
   textcat/minilm-aux      the same with the auxiliary loss (lambda = 0.1)
   textcat/minilm-adapted  textcat/minilm on the domain-adapted MiniLM
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best and prints the
@@ -52,7 +54,10 @@ SYSTEMS = {
         "spacy-transformers": ("../benchmarks/configs/ner_spacy_transformers.cfg", []),
         "minilm-adapted": ("ner_minilm.cfg", []),
     },
-    "textcat": {"minilm": ("textcat_minilm.cfg", []), "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"]),
+    "textcat": {"minilm": ("textcat_minilm.cfg", []),
+                "minilm-static": ("textcat_minilm_static.cfg", ["--vars.vectors_format", "npy",
+                                                                "--vars.vectors_truncate", str(GLOVE_ROWS)]),
+                "minilm-aux": ("textcat_minilm.cfg", ["--vars.aux_weight", "0.1"]),
                 "minilm-adapted": ("textcat_minilm.cfg", [])},
 }
 SYSTEMS.update(wnut17=SYSTEMS["ner"], trec=SYSTEMS["textcat"])  # the same configs, their readers switched

@@ -9,7 +9,7 @@ import pytest
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CONLL = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\ncall NN I-NP O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n"
 SST2 = "sentence\tlabel\n" + "".join(f"{text} \t{label}\n" for text, label in [("a great movie", 1), ("dull and slow", 0)] * 5)
-CONFIG_NAMES = ["ner_minilm.cfg", "ner_minilm_static.cfg", "textcat_minilm.cfg"]
+CONFIG_NAMES = ["ner_minilm.cfg", "ner_minilm_static.cfg", "textcat_minilm.cfg", "textcat_minilm_static.cfg"]
 
 
 @pytest.fixture(scope="module")
