@@ -50,7 +50,7 @@ def test_named_configs_scripts_and_assets_exist(full_size_project):
                     assert (REPO / word).exists(), f"{command['name']}: {word}"
 
 
-PRINT_ONLY = {"check-data", "grid-budget"}  # checks that print and write nothing: always run
+PRINT_ONLY = {"check-vars", "check-data", "grid-budget"}  # checks that print and write nothing: always run
 
 
 def test_every_command_has_deps_and_outputs_so_reruns_skip_finished_steps(project):
@@ -95,6 +95,19 @@ def test_check_vars_names_each_var_of_the_wrong_type():
     assert "vars.seed" in lines[1] and "vars.seeds" in lines[2]
 
 
+def test_every_workflow_first_checks_every_numeric_var(project):
+    """weasel substitutes vars as text: a var of the wrong type would fail hours into a
+    workflow, so check-vars types every numeric one, first thing in every workflow."""
+    (command,) = [c for c in project["commands"] if c["name"] == "check-vars"]
+    checked = {word.split("=")[0] for word in shlex.split(command["script"][0])[2:]}
+    numeric = {name for name, value in project["vars"].items()
+               if isinstance(value, int) or (isinstance(value, str) and value.split() and
+                                             all(part.isdigit() for part in value.split()))}
+    assert numeric and numeric <= checked, numeric - checked
+    for workflow, steps in project["workflows"].items():
+        assert steps[0] == "check-vars", workflow
+
+
 PACKAGE_STEPS = {"package-ner": "lm_suite_ner", "package-textcat": "lm_suite_textcat", "package-generator": "lm_suite_generator"}
 
 
@@ -105,7 +118,7 @@ def commands_by_name(project):
 def test_package_workflow_builds_the_wheels_package_check_installs(project):
     """package-suite, a wheel per pipeline var, the tiny generator, then the fresh-venv check of exactly those."""
     commands = commands_by_name(project)
-    assert project["workflows"]["package"][0] == "package-suite" and project["workflows"]["package"][-1] == "package-check"
+    assert project["workflows"]["package"][:2] == ["check-vars", "package-suite"] and project["workflows"]["package"][-1] == "package-check"
     assert set(PACKAGE_STEPS) | {"generator-tiny"} <= set(project["workflows"]["package"])
     check = shlex.split(commands["package-check"]["script"][0])
     assert check[:2] == ["python", "scripts/check_wheels.py"]
