@@ -118,6 +118,8 @@ def read_grid(path: Path) -> Dict[str, Any]:
     for index, row in enumerate(grid["rows"]):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             raise InputFormatError(path, f"row {index + 1}: expected a mapping with a 'name'")
+        if not isinstance(row.get("note", ""), str):
+            raise InputFormatError(path, f"row {row['name']!r}: note must be one line of text")
         for key in ("runs", "evaluations"):
             entries = row.get(key) or {}
             if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
@@ -426,6 +428,9 @@ def format_markdown(grid: Mapping[str, Any], table: Mapping[str, Mapping[str, Ce
                 commits[commit[:7]] = commits.get(commit[:7], 0) + 1
     if commits:
         lines += ["", "Trained at commits (runs): " + ", ".join(f"`{c}` ({n})" for c, n in sorted(commits.items(), key=lambda kv: -kv[1])) + "."]
+    notes = [f"{row['name']}: {row['note'].strip()}" for row in grid["rows"] if row.get("note")]
+    if notes:
+        lines += ["", "Notes. " + " ".join(note if note.endswith(".") else note + "." for note in notes)]
     if missing:
         lines += ["", "Not run yet: " + "; ".join(missing) + "."]
     if outside:

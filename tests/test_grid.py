@@ -179,3 +179,14 @@ def test_a_record_without_the_datasets_score_names_the_record(project):
     grid.write_text(GRID.replace("textcat-static-seed*", "ner-static-seed*"))
     with pytest.raises(InputFormatError, match="run record of training/ner-static-seed0: no cats_micro_f score"):
         write_grid_report(grid, project / "out", root=project, records=records)
+
+
+def test_a_rows_note_is_printed_under_the_table(project):
+    grid = (project / "grid.yml").read_text().replace(
+        "  - name: external\n", "  - name: external\n    note: labels mapped as stated\n")
+    (project / "grid.yml").write_text(grid)
+    write_grid_report(project / "grid.yml", project / "reports", root=project)
+    assert "Notes. external: labels mapped as stated." in (project / "reports" / "report.md").read_text()
+    (project / "grid.yml").write_text(grid.replace("note: labels mapped as stated", "note: [a, b]"))
+    with pytest.raises(InputFormatError, match="note must be one line of text"):
+        write_grid_report(project / "grid.yml", project / "reports", root=project)
