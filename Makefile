@@ -23,11 +23,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m spacy project run demo
 
+# Two pytest-xdist workers, one test file each at a time (a file's fixtures are built once).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 # spacy-transformers, the benchmark-only peer of benchmarks/transformer.py, in a venv of its
 # own (its entry points would import transformers in every spacy.blank() of the test venv).
