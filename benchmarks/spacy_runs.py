@@ -24,15 +24,18 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     run writes or refreshes its record."""
     from spacy_lm_suite.grid import save_run_record
     from spacy_lm_suite.runs.provenance import git_commit
-    from spacy_lm_suite.runs.records import command_key
+    from spacy_lm_suite.runs.records import command_key, portable
 
     meta_path = output / "model-best" / "meta.json"
     key = command_key(config, overrides, root=REPO, python=python)
+    # as another checkout would write it (record_is_current recomputes the key from it)
     command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
-               "--output", os.path.relpath(output, REPO), *overrides]
+               "--output", os.path.relpath(output, REPO), *[portable(str(o), root=REPO) for o in overrides]]
     seconds = commit = None
     record = run_record(output)
-    stale = bool(record and record.get("key") and record["key"] != key)  # of another command
+    stale = record is not None and record.get("key") != key  # of another command, or unknown (no key)
+    if record is not None and not record.get("key") and finished(output):
+        stale = False  # a finished folder of an unknown command (no key) is kept, as before records
     if stale and finished(output):
         print(f"{output.name}: trained again: its run record is of another command "
               f"(config or overrides changed since)", flush=True)
