@@ -44,6 +44,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
             print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
             return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
+        (output / "log.csv").unlink(missing_ok=True)  # our logger keeps an existing curve: not an earlier run's
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         commit = git_commit()  # the code the run trains with (the record is written after it)
         started = time.time()
