@@ -22,6 +22,7 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     e.g. trained in an earlier checkout). A run whose record holds another command (an
     edited config, other overrides) is trained again, finished folder or not. A finished
     run writes or refreshes its record."""
+    from spacy_lm_suite.evaluation import stamp_seconds
     from spacy_lm_suite.grid import save_run_record
     from spacy_lm_suite.runs.provenance import git_commit
     from spacy_lm_suite.runs.records import command_key, portable
@@ -33,16 +34,15 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
                "--output", os.path.relpath(output, REPO), *[portable(str(o), root=REPO) for o in overrides]]
     seconds = commit = None
     record = run_record(output)
-    stale = record is not None and record.get("key") != key  # of another command, or unknown (no key)
-    if record is not None and not record.get("key") and finished(output):
-        stale = False  # a finished folder of an unknown command (no key) is kept, as before records
-    if stale and finished(output):
+    recorded = (record or {}).get("key") or None  # None: no record, or one of an unknown command
+    done = finished(output)
+    if recorded == key and not done:
+        print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
+        return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
+    if done and recorded not in (None, key):
         print(f"{output.name}: trained again: its run record is of another command "
               f"(config or overrides changed since)", flush=True)
-    if stale or not finished(output):
-        if record is not None and not stale:
-            print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
-            return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
+    if not done or recorded not in (None, key):  # a finished folder of an unknown command is kept
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
         (output / "log.csv").unlink(missing_ok=True)  # our logger keeps an existing curve: not an earlier run's
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -53,8 +53,8 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
                            check=True, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         seconds = time.time() - started
         output.with_suffix(".seconds").write_text(f"{seconds:.1f}\n")
-    elif output.with_suffix(".seconds").exists():
-        seconds = float(output.with_suffix(".seconds").read_text())
+    else:
+        seconds = stamp_seconds(output)
     # a finished folder stands for this command here, so its record says so (none outside the repository)
     save_run_record(output, RECORDS, root=REPO, key=key, command=command, commit=commit)
     performance = json.loads(meta_path.read_text())["performance"]
@@ -205,11 +205,13 @@ def estimated_minutes(task: str, system: str, steps: int, transformer: bool) -> 
 
 def measured_seconds(output: Path) -> Optional[float]:
     """The seconds a finished run took (its ``.seconds`` stamp, else its run record), None if unknown."""
-    try:
-        return float(output.with_suffix(".seconds").read_text())
-    except (OSError, ValueError):
+    from spacy_lm_suite.evaluation import stamp_seconds
+
+    seconds = stamp_seconds(output)
+    if seconds is None:
         record = run_record(output)
-        return record.get("train_seconds") if record else None
+        seconds = record.get("train_seconds") if record else None
+    return seconds
 
 
 def expected_minutes(output: Path, task: str, system: str, steps: int, transformer: bool) -> float:

@@ -32,8 +32,9 @@ def interpreter_of(run: Path, records: Path, root: Path) -> str:
     project than the main one (``.venv-peer/bin/python``), else this one."""
     record = find_record(records, run, root=root) or {}
     python = Path(((record.get("command") or [None])[0]) or MAIN_VENV)
-    in_other_venv = not python.is_absolute() and len(python.parts) >= 3 and python.parts[-2] == "bin" \
-        and python.parts[0] != MAIN_VENV
+    parts = python.parts
+    in_other_venv = not python.is_absolute() and len(parts) == 3 and parts[1] == "bin" \
+        and parts[0].startswith(".venv") and parts[0] != MAIN_VENV  # .venv-peer/bin/python, inside the project
     if in_other_venv and os.path.abspath(root / python) != os.path.abspath(sys.executable):
         return str(root / python)
     return sys.executable
@@ -58,9 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     grid = read_grid(args.grid)
     root = Path.cwd()
-    # the other venvs have no spacy_lm_suite installed: they import it from the checkout
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     args.output.mkdir(parents=True, exist_ok=True)
     for dataset, spec in grid["datasets"].items():
         if not spec.get("dev") or not spec.get("format"):
@@ -77,10 +76,12 @@ def main() -> None:
         dev = args.datasets / spec["dev"]
         if not dev.is_file():
             sys.exit(f"{dev}: no such dev file for {dataset} (the grid's dev path under --datasets {args.datasets})")
-        for python, group in by_interpreter(runs, args.records, root).items():
+        groups = by_interpreter(runs, args.records, root)
+        for python, group in groups.items():  # all there before any evaluation starts
             if not Path(python).is_file():
                 sys.exit(f"{python}: no such interpreter, which {group[0]} was trained with (its run record "
                          f"in {args.records}); make it (`make peer-venv` for .venv-peer)")
+        for python, group in groups.items():
             venv = "" if python == sys.executable else "." + Path(python).parent.parent.name.lstrip(".")
             target = args.output / f"{dataset}{venv}.json"
             command = [python, "-m", "spacy_lm_suite", "evaluate", *map(str, group), str(dev), "--format", spec["format"],

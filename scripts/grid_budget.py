@@ -28,8 +28,9 @@ ADAPTED_MODEL = REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetenso
 
 
 def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]] = None,
-                      *, steps: Optional[Sequence[str]] = None) -> List[Dict]:
-    """Every training the workflow's benchmark steps run (or those of the named ``steps``),
+                      *, commands_run: Optional[Sequence[str]] = None) -> List[Dict]:
+    """Every training the workflow's benchmark steps run (or those of the project commands
+    named in ``commands_run``),
     read from project.yml with the given vars (their --tasks, --systems, --seeds and step
     budgets), so this budget cannot drift from it: dicts of benchmark, task, system, seeds,
     steps, jobs."""
@@ -40,11 +41,11 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
 
     project = load_project_config(REPO, overrides={f"vars.{k}": v for k, v in (variables or {}).items()})
     commands = {command["name"]: command for command in project["commands"]}
-    unknown = [name for name in steps or () if name not in commands]
+    unknown = [name for name in commands_run or () if name not in commands]
     if unknown:
         raise KeyError(f"project.yml has no command {unknown[0]!r}")
     plan = []
-    for name in steps or project["workflows"][workflow]:
+    for name in commands_run or project["workflows"][workflow]:
         for line in commands[name]["script"]:
             words = shlex.split(line)
             benchmark = next((BENCHMARKS[w] for w in words if w in BENCHMARKS), None)
@@ -97,6 +98,14 @@ def pretraining_needed(plan: List[Dict]) -> bool:
     return bool(runs_to_train([entry for entry in plan if entry["system"] == "minilm-adapted"]))
 
 
+def parse_vars(parser, items: Sequence[str]) -> Dict[str, str]:
+    """``--var NAME=VALUE`` items as a dict; a malformed one is the parser's one-line error."""
+    malformed = [item for item in items if "=" not in item]
+    if malformed:
+        parser.error(f"--var {malformed[0]!r}: expected NAME=VALUE, e.g. --var grid_seeds='0 1 2'")
+    return dict(item.split("=", 1) for item in items)
+
+
 def missing_requirements() -> list:
     """What `all` needs that is not installed, one line each."""
     import importlib.util
@@ -117,10 +126,7 @@ def main() -> None:
                         help="a project var as `all` runs with it (the project passes its own)")
     parser.add_argument("--workflow", default="all")
     args = parser.parse_args()
-    malformed = [item for item in args.var if "=" not in item]
-    if malformed:
-        parser.error(f"--var {malformed[0]!r}: expected NAME=VALUE, e.g. --var grid_seeds='0 1 2'")
-    variables = dict(item.split("=", 1) for item in args.var)
+    variables = parse_vars(parser, args.var)
     problems = missing_requirements()
     for problem in problems:
         print(f"✘ {problem}", file=sys.stderr)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid_budget import planned_trainings, runs_to_train  # noqa: E402
+from grid_budget import parse_vars, planned_trainings, runs_to_train  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,11 +33,9 @@ def main(argv=None) -> int:
                         help="a project var as the project runs with it")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
-    malformed = [item for item in args.var if "=" not in item]
-    if malformed:
-        parser.error(f"--var {malformed[0]!r}: expected NAME=VALUE, e.g. --var transformer_seeds='0 1 2'")
+    variables = parse_vars(parser, args.var)
     try:
-        plan = planned_trainings(variables=dict(item.split("=", 1) for item in args.var), steps=args.step)
+        plan = planned_trainings(variables=variables, commands_run=args.step)
     except KeyError as error:
         parser.error(f"--step: {error.args[0]}")
     if plan and not runs_to_train(plan):

@@ -358,12 +358,9 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
         return record
     output = pipeline.folder.parent
     sources = []
-    stamp = output.with_suffix(".seconds")
-    try:
-        record["seconds"] = float(stamp.read_text().strip())
-        sources.append(str(stamp))
-    except (OSError, ValueError):
-        pass
+    record["seconds"] = stamp_seconds(output)
+    if record["seconds"] is not None:
+        sources.append(str(output.with_suffix(".seconds")))
     for pattern in TRAINING_LOGS:
         log = Path(pattern.format(output=output))
         if log.is_file():
@@ -373,6 +370,15 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
                 sources.append(str(log))
                 break
     return {**record, "source": ", ".join(sources) or None}
+
+
+def stamp_seconds(output: Path) -> Optional[float]:
+    """The seconds in the ``<output>.seconds`` stamp the benchmarks write beside a finished
+    ``spacy train --output`` folder; None without a readable one."""
+    try:
+        return float(Path(output).with_suffix(".seconds").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _steps_trained(model: Path, last_scored: int) -> int:

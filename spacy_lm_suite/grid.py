@@ -118,7 +118,7 @@ def read_grid(path: Path) -> Dict[str, Any]:
     for index, row in enumerate(grid["rows"]):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             raise InputFormatError(path, f"row {index + 1}: expected a mapping with a 'name'")
-        if not isinstance(row.get("note", ""), str):
+        if not isinstance(row.get("note", ""), str) or "\n" in row.get("note", "").strip():
             raise InputFormatError(path, f"row {row['name']!r}: note must be one line of text")
         for key in ("runs", "evaluations"):
             entries = row.get(key) or {}

@@ -363,7 +363,7 @@ def test_the_continued_mlm_runs_only_for_domain_adapted_runs_that_would_train(mo
     assert not any("minilm-mlm" in dep for dep in adapted["deps"])  # a fresh checkout's records need no model
 
     grid_budget = load_module(REPO / "scripts" / "grid_budget.py")
-    plan = grid_budget.planned_trainings(steps=["transformer-adapted"])
+    plan = grid_budget.planned_trainings(commands_run=["transformer-adapted"])
     assert plan and {entry["system"] for entry in plan} == {"minilm-adapted"}
     assert {entry["task"] for entry in plan} == {"ner", "textcat", "wnut17", "trec"}
 
