@@ -78,7 +78,7 @@ def run_record(output: Path) -> Optional[Dict]:
 def run_curve_rows(output: Path) -> List[Dict]:
     """The ``log.csv`` rows of a run (step, seconds, score), from its run record when the
     folder is gone."""
-    from spacy_lm_suite.grid import log_rows
+    from spacy_lm_suite.evaluation import log_rows
 
     rows = log_rows(output)
     if rows:

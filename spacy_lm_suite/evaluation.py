@@ -19,6 +19,7 @@ each pipeline on the examples of one file and returns one JSON-ready report:
 Scores are fractions in [0, 1], as spaCy writes them (``"scale": "fraction"``).
 """
 
+import csv
 import json
 import os
 import re
@@ -344,10 +345,10 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
     Read from ``meta.json``'s ``"training": {"steps", "seconds"}`` when a tool
     wrote it. Otherwise, for a ``model-best``/``model-last`` of a ``spacy train --output``
     folder: ``seconds`` from the benchmarks' ``<output>.seconds`` stamp (spaCy records no
-    training time), ``steps`` the steps trained: the config's ``max_steps`` when the
-    finished run's console log (:data:`TRAINING_LOGS`) was scored within one
-    ``eval_frequency`` of it (spaCy scores no last step), else the log's last step (a
-    stop by ``patience``, or a run still training). ``source`` names the files read."""
+    training time), ``steps`` the steps trained: where spaCy stopped a finished run, by
+    its config's ``max_steps`` and ``patience`` replayed on its curve
+    (:func:`training_curve`: ``log.csv``, else the console log), or the last scored
+    step of a run still training. ``source`` names the files read."""
     record: Dict[str, Any] = {"steps": None, "seconds": None, "source": None}
     meta_path = pipeline.folder / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -361,14 +362,10 @@ def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
     record["seconds"] = stamp_seconds(output)
     if record["seconds"] is not None:
         sources.append(str(output.with_suffix(".seconds")))
-    for pattern in TRAINING_LOGS:
-        log = Path(pattern.format(output=output))
-        if log.is_file():
-            steps = log_steps(log)
-            if steps is not None:
-                record["steps"] = _steps_trained(pipeline.folder, steps) if training_finished(output) else steps
-                sources.append(str(log))
-                break
+    curve, curve_source = _curve_with_source(output)
+    if curve:
+        record["steps"] = _steps_trained(pipeline.folder, curve) if training_finished(output) else curve[-1]["step"]
+        sources.append(str(curve_source))
     return {**record, "source": ", ".join(sources) or None}
 
 
@@ -381,18 +378,30 @@ def stamp_seconds(output: Path) -> Optional[float]:
         return None
 
 
-def _steps_trained(model: Path, last_scored: int) -> int:
-    """The steps a finished run trained, from the last step its log scored: its config's
-    ``max_steps`` when that lies within one ``eval_frequency`` (spaCy stopped there),
-    else the last scored step (``patience`` stops at a scored step)."""
+def _steps_trained(model: Path, curve: Sequence[Mapping[str, Any]]) -> int:
+    """The steps a finished run trained: where spaCy's loop stopped it
+    (``spacy.training.loop.train_while_improving``: after every step, stop once ``patience``
+    steps have passed since the best score so far, the earliest of equal ones, or at
+    ``max_steps``), replayed on the scored steps of its ``curve``. spaCy scores no last
+    step, so the last scored one alone cannot tell. A run with neither limit (stopped by
+    ``max_epochs``) counts its last scored step."""
+    last = curve[-1]["step"]
     try:
         training = load_config(model / "config.cfg", interpolate=True).get("training", {})
-        max_steps, frequency = int(training.get("max_steps") or 0), int(training.get("eval_frequency") or 0)
+        max_steps, patience = int(training.get("max_steps") or 0), int(training.get("patience") or 0)
     except (OSError, ValueError, TypeError, ConfigValidationError):
-        return last_scored
-    if max_steps > 0 and frequency > 0 and last_scored < max_steps <= last_scored + frequency:
-        return max_steps
-    return last_scored
+        return last
+    best_score, best_step = None, 0
+    for i, row in enumerate(curve):
+        if best_score is None or row["score"] > best_score:
+            best_score, best_step = row["score"], row["step"]
+        limits = [limit for limit in (max_steps, best_step + patience if patience else 0) if limit > 0]
+        if not limits:
+            continue
+        stop = max(min(limits), row["step"])
+        if i + 1 == len(curve) or stop < curve[i + 1]["step"]:
+            return stop
+    return last
 
 
 def training_finished(output: Path) -> bool:
@@ -414,14 +423,51 @@ def training_finished(output: Path) -> bool:
     return True
 
 
-def log_steps(path: Path) -> Optional[int]:
-    """The highest step (the ``#`` column) of a ``spacy train`` console log, None if it has no score row."""
-    steps = None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        match = _LOG_ROW.match(_ANSI.sub("", line))
-        if match:
-            steps = max(steps or 0, int(match.group(2)))
-    return steps
+def log_rows(output: Path) -> List[Dict[str, Any]]:
+    """The rows of a run's ``log.csv`` (``spacy-lm-suite.ConsoleLogger.v1`` with
+    ``csv_file``): step, seconds (None in logs written before that column) and the
+    score as a fraction; empty for a run without one."""
+    path = Path(output) / "log.csv"
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return [{"step": int(row["step"]), "seconds": float(row["seconds"]) if row.get("seconds") else None,
+                 "score": float(row["score"])} for row in csv.DictReader(f) if row.get("score")]
+
+
+def console_rows(path: Path) -> List[Dict[str, Any]]:
+    """The score rows of a ``spacy train`` console log: step (the ``#`` column), seconds
+    (None: the console has none) and score (the last column, a fraction)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        line = _ANSI.sub("", line)
+        if _LOG_ROW.match(line):
+            cells = line.split()
+            try:
+                rows.append({"step": int(cells[1]), "seconds": None, "score": float(cells[-1])})
+            except ValueError:
+                continue
+    return rows
+
+
+def _curve_with_source(output: Path) -> Tuple[List[Dict[str, Any]], Optional[Path]]:
+    rows = log_rows(output)
+    if rows:
+        return rows, Path(output) / "log.csv"
+    for pattern in TRAINING_LOGS:
+        log = Path(pattern.format(output=output))
+        if log.is_file():
+            rows = console_rows(log)
+            if rows:
+                return rows, log
+    return [], None
+
+
+def training_curve(output: Path) -> List[Dict[str, Any]]:
+    """The dev curve of a ``spacy train --output`` folder, as rows of step, seconds (None
+    where unknown) and score (a fraction): its ``log.csv`` (:func:`log_rows`), else its
+    console log (:data:`TRAINING_LOGS`, :func:`console_rows`); empty without either."""
+    return _curve_with_source(output)[0]
 
 
 # -- evaluating -----------------------------------------------------------------------------

@@ -36,7 +36,6 @@ mean over seeds, one panel per dataset) and ``accuracy_vs_speed.png``, each
 atomically, after every input has been read.
 """
 
-import csv
 import glob
 import io
 import json
@@ -49,7 +48,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import srsly
 
 from .errors import InputFormatError, UserError
-from .evaluation import _ANSI, PipelineRef, folder_size, training_finished, training_record
+from .evaluation import PipelineRef, folder_size, log_rows, training_curve, training_finished, training_record
 from .extras import require
 from .report import _write_file, check_output_dir, resolve_run
 from .runs.records import find_record, read_record, record_path, write_record
@@ -192,36 +191,9 @@ def _training(run: Path, model: Path) -> Tuple[Optional[float], Optional[int]]:
     return seconds, found["steps"]
 
 
-def log_rows(output: Path) -> List[Dict[str, Any]]:
-    """The rows of a run's ``log.csv`` (``spacy-lm-suite.ConsoleLogger.v1`` with
-    ``csv_file``): step, seconds (None in logs written before that column) and the
-    score as a fraction; empty for a run without one."""
-    path = Path(output) / "log.csv"
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as f:
-        return [{"step": int(row["step"]), "seconds": float(row["seconds"]) if row.get("seconds") else None,
-                 "score": float(row["score"])} for row in csv.DictReader(f) if row.get("score")]
-
-
 def run_curve(run: Path) -> List[Dict[str, Any]]:
-    """The dev curve of a run, as rows of step, seconds (None where unknown) and score (a
-    fraction): its ``log.csv`` (our logger), else the console log."""
-    output = _output(run)
-    rows = log_rows(output)
-    if rows:
-        return rows
-    log = output.with_suffix(".log")
-    points = []
-    if log.is_file():
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            cells = _ANSI.sub("", line).split()
-            if len(cells) >= 3 and cells[0].isdigit() and cells[1].isdigit():
-                try:
-                    points.append({"step": int(cells[1]), "seconds": None, "score": float(cells[-1])})
-                except ValueError:
-                    continue
-    return points
+    """The dev curve of a run (its folder or model-best): :func:`~.evaluation.training_curve`."""
+    return training_curve(_output(run))
 
 
 def _record_evaluation(measured: Mapping[str, Any]) -> Dict[str, Any]:

@@ -260,10 +260,12 @@ def test_training_steps_from_the_train_log(tmp_path, conll_ruler):
     shutil.copytree(conll_ruler, run / "model-best")
     (tmp_path / "run.log").write_text(
         "E    #       LOSS NER  ENTS_F  SCORE \n---  ------  --------  ------  ------\n"
-        "\x1b[38;5;2m  0       0     10.00    0.00    0.00\x1b[0m\n  3    1800      5.00   80.10    0.80\n"
-        "  4    2000      4.00   81.00    0.81\n✔ Saved pipeline to output directory\n"
+        "\x1b[38;5;2m  0       0     10.00    0.00    0.00\x1b[0m\n  1     400      5.00   81.00    0.81\n"
+        "  3    1800      5.00   80.10    0.80\n  4    2000      4.00   80.00    0.80\n"
+        "✔ Saved pipeline to output directory\n"
     )
     record = training_record(resolve_pipeline(run))  # the train output stands for its model-best
+    # spacy.blank's patience of 1,600 steps after the best score (step 400)
     assert record == {"steps": 2000, "seconds": None, "source": str(tmp_path / "run.log")}
     meta_path = run / "model-best" / "meta.json"
     meta = json.loads(meta_path.read_text())
@@ -272,10 +274,15 @@ def test_training_steps_from_the_train_log(tmp_path, conll_ruler):
     assert training_record(resolve_pipeline(run / "model-best"))["seconds"] == 61.5
 
 
-@pytest.mark.parametrize("max_steps, trained", [(500, 500), (2000, 400)])
-def test_steps_trained_and_seconds_of_a_benchmark_run(tmp_path, conll_ruler, max_steps, trained):
-    """spaCy scores no last step: a 500-step run scored every 200 steps logs 400, and
-    trained 500; one that logs 400 of 2,000 stopped there (patience)."""
+@pytest.mark.parametrize("max_steps, patience, scores, trained", [
+    (500, 1600, "0.80 0.81", 500),  # spaCy scores no last step: scored at 400, stopped at 500
+    (2000, 250, "0.80 0.81", 650),  # patience: 250 steps after the best (400)
+    (2000, 300, "0.81 0.81", 500),  # a tie keeps the earlier best (200)
+    (2000, 0, "0.80 0.81", 2000),
+    (0, 0, "0.80 0.81", 400),  # neither limit: max_epochs stopped it, at the last score
+])
+def test_steps_trained_and_seconds_of_a_benchmark_run(tmp_path, conll_ruler, max_steps, patience, scores, trained):
+    """The steps trained are where spaCy's loop stopped the run, replayed on its scores."""
     import shutil
 
     from spacy.util import load_config
@@ -283,15 +290,34 @@ def test_steps_trained_and_seconds_of_a_benchmark_run(tmp_path, conll_ruler, max
     run = tmp_path / "run"
     shutil.copytree(conll_ruler, run / "model-best")
     config = load_config(run / "model-best" / "config.cfg")
-    config["training"].update({"max_steps": max_steps, "eval_frequency": 200})
+    config["training"].update({"max_steps": max_steps, "eval_frequency": 200, "patience": patience})
     config.to_disk(run / "model-best" / "config.cfg")
+    at_200, at_400 = scores.split()
     (tmp_path / "run.log").write_text(
-        "  0       0     10.00    0.00    0.00\n  1     200      5.00   80.10    0.80\n"
-        "  2     400      4.00   81.00    0.81\n✔ Saved pipeline to output directory\n")
+        f"  0       0     10.00    0.00    0.00\n  1     200      5.00   80.10    {at_200}\n"
+        f"  2     400      4.00   81.00    {at_400}\n✔ Saved pipeline to output directory\n")
     (tmp_path / "run.seconds").write_text("612.5\n")  # the benchmarks' stamp
     record = training_record(resolve_pipeline(run))
     assert record["steps"] == trained and record["seconds"] == 612.5
     assert record["source"] == f"{tmp_path / 'run.seconds'}, {tmp_path / 'run.log'}"
+
+
+def test_steps_trained_read_from_log_csv_first(tmp_path, conll_ruler):
+    """Our logger's log.csv has full-precision scores (the console rounds to two decimals)."""
+    import shutil
+
+    from spacy.util import load_config
+
+    run = tmp_path / "run"
+    shutil.copytree(conll_ruler, run / "model-best")
+    config = load_config(run / "model-best" / "config.cfg")
+    config["training"].update({"max_steps": 2000, "eval_frequency": 200, "patience": 300})
+    config.to_disk(run / "model-best" / "config.cfg")
+    (run / "log.csv").write_text("step,seconds,score\n0,1.0,0.0\n200,30.5,0.8101\n400,61.0,0.8104\n")
+    (tmp_path / "run.log").write_text("  1     200      5.00   81.01    0.81\n  2     400      4.00   81.04    0.81\n"
+                                      "✔ Saved pipeline to output directory\n")
+    record = training_record(resolve_pipeline(run))
+    assert record["steps"] == 700 and record["source"] == str(run / "log.csv")  # best at 400, not the tie at 200
 
 
 # -- convert --------------------------------------------------------------------------
