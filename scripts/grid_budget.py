@@ -56,9 +56,9 @@ def planned_trainings(workflow: str = "all", variables: Optional[Dict[str, str]]
             module = modules[benchmark]
             args = module.build_parser().parse_args(words[words.index(script) + 1:])
             # the project runs in the repository: its relative paths are the repository's
-            for option in ("datasets", "training_dir", "elmo", "word2vec", "glove", "adapted"):
-                if isinstance(getattr(args, option, None), Path) and not getattr(args, option).is_absolute():
-                    setattr(args, option, REPO / getattr(args, option))
+            for option, value in vars(args).items():
+                if isinstance(value, Path) and not value.is_absolute():
+                    setattr(args, option, REPO / value)
             for job in module.plan(args):
                 entry = plan.setdefault((benchmark, job.task, job.system), {
                     "benchmark": benchmark, "task": job.task, "system": job.system, "seeds": [], "steps": job.steps,
