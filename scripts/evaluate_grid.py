@@ -10,6 +10,11 @@ Python of the project (its run record's command names it: the spacy-transformers
 ``OUTPUT/<dataset>.<venv>.json``. Columns without a run are skipped; a missing dev file
 or interpreter is one line naming it.
 
+A result already in the output that still holds (``evaluate --keep-current``: the same dev
+file and options, the run's model-best unchanged since) is kept, so a sitting measures only
+the runs it trained; ``--remeasure`` measures every run again, in one pass under the same
+conditions (words/s vary by about 20% between quiet passes here).
+
     python scripts/evaluate_grid.py reports/grid.yml --datasets ../shared/datasets --output metrics/evaluate
 """
 
@@ -56,6 +61,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="read only the first N dev docs (0: all)")
     parser.add_argument("--records", type=Path, default=Path("reports/runs"),
                         help="the run records, which name the Python each run trained with")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="measure every run again, also those whose result in --output still holds")
     args = parser.parse_args()
     grid = read_grid(args.grid)
     root = Path.cwd()
@@ -85,7 +92,7 @@ def main() -> None:
             venv = "" if python == sys.executable else "." + Path(python).parent.parent.name.lstrip(".")
             target = args.output / f"{dataset}{venv}.json"
             command = [python, "-m", "spacy_lm_suite", "evaluate", *map(str, group), str(dev), "--format", spec["format"],
-                       "--limit", str(args.limit), "-o", str(target)]
+                       "--limit", str(args.limit), "-o", str(target), *([] if args.remeasure else ["--keep-current"])]
             if spec.get("sample"):  # a fixed held-out slice of the file (TREC has no dev file)
                 command += ["--sample", str(spec["sample"]), "--sample-seed", str(spec.get("sample_seed", 0))]
             shown = "python" if python == sys.executable else os.path.relpath(python, root)

@@ -20,6 +20,7 @@ Scores are fractions in [0, 1], as spaCy writes them (``"scale": "fraction"``).
 """
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -339,6 +341,20 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def model_fingerprint(path: Path) -> str:
+    """sha256 of the files under ``path`` by relative path, size and modification time: a
+    pipeline trained again, or changed in place, gets a new one (so does a copy, which is
+    only conservative). Reads no file's content, so it is cheap for a 90 MB model."""
+    entries = []
+    for root, _, files in os.walk(path):
+        for name in files:
+            file_path = os.path.join(root, name)
+            if not os.path.islink(file_path):
+                stat = os.stat(file_path)
+                entries.append((os.path.relpath(file_path, path), stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(json.dumps(sorted(entries)).encode("utf-8")).hexdigest()
+
+
 def training_record(pipeline: PipelineRef) -> Dict[str, Any]:
     """``steps`` and ``seconds`` of the training that made the pipeline, None where unrecorded.
 
@@ -512,6 +528,8 @@ def evaluate_pipeline(
         "peak_rss_scope": "process",
         "size_bytes": folder_size(ref.folder),
         "training": training_record(ref),
+        "fingerprint": model_fingerprint(ref.folder),
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -525,6 +543,36 @@ def _evaluate_isolated(pipeline: PipelineRef, data: DataSpec, label_map: Optiona
     return "ok", result
 
 
+def _data_record(data: DataSpec) -> Dict[str, Any]:
+    """The report's ``data``: what a result was measured on."""
+    return {"path": str(data.path), "format": data.format, "task": data.task, "limit": data.limit, "encoding": data.encoding,
+            "sample": data.sample, "sample_seed": data.sample_seed}
+
+
+def current_results(
+    previous: Optional[Mapping[str, Any]], refs: Sequence[PipelineRef], data: DataSpec, *,
+    label_map: Optional[LabelMap], batch_size: Optional[int], isolate: bool,
+) -> Dict[str, Dict[str, Any]]:
+    """folder -> the result of ``previous`` (an earlier report) that still holds for it:
+    measured on the same data (path, format, limit, encoding, sample), with the same label
+    map, batch size and isolation, on a folder whose :func:`model_fingerprint` is unchanged.
+    A result without a fingerprint (a report from before they were kept) never holds."""
+    if not isinstance(previous, Mapping) or previous.get("format") != REPORT_FORMAT:
+        return {}
+    same_setting = (previous.get("data") == _data_record(data) and previous.get("batch_size") == batch_size
+                    and previous.get("isolate") == isolate)
+    if not same_setting:
+        return {}
+    wanted = {str(ref.folder) for ref in refs}
+    kept: Dict[str, Dict[str, Any]] = {}
+    for result in previous.get("pipelines") or ():
+        folder = result.get("folder") if isinstance(result, Mapping) else None
+        if folder in wanted and result.get("fingerprint") and result.get("label_map") == label_map \
+                and result["fingerprint"] == model_fingerprint(Path(folder)):
+            kept[folder] = dict(result)
+    return kept
+
+
 def evaluate_pipelines(
     pipelines: Sequence[Union[str, Path]],
     data: DataSpec,
@@ -532,12 +580,15 @@ def evaluate_pipelines(
     label_map: Union[None, str, Mapping[str, Optional[str]]] = None,
     batch_size: Optional[int] = None,
     isolate: bool = False,
+    previous: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Evaluate every pipeline on ``data``: the JSON report (see ``docs/evaluate.md``).
 
     Every pipeline is resolved first, so a bad name fails before any work.
     isolate: run each pipeline in a fresh process, so its ``peak_rss_bytes``
     is its own (``peak_rss_scope: "pipeline"``) rather than this process's.
+    previous: an earlier report; its results that still hold (:func:`current_results`)
+    are kept as they are instead of measured again (``kept`` in the report names them).
     """
     if not pipelines:
         raise UserError("PIPELINE: give at least one pipeline folder or package name")
@@ -546,16 +597,22 @@ def evaluate_pipelines(
     resolved_map = resolve_label_map(label_map)
     check_label_map_task(resolved_map, data)
     refs = [resolve_pipeline(pipeline) for pipeline in pipelines]
+    kept = current_results(previous, refs, data, label_map=resolved_map, batch_size=batch_size, isolate=isolate)
+    todo = [ref for ref in refs if str(ref.folder) not in kept]
     if isolate:
-        results = _run_isolated(refs, data, resolved_map, batch_size)
+        measured = _run_isolated(todo, data, resolved_map, batch_size)
     else:
-        results = [evaluate_pipeline(ref, data, label_map=resolved_map, batch_size=batch_size) for ref in refs]
+        measured = [evaluate_pipeline(ref, data, label_map=resolved_map, batch_size=batch_size) for ref in todo]
+    fresh = iter(measured)
+    results = [kept[str(ref.folder)] if str(ref.folder) in kept else next(fresh) for ref in refs]
     return {
         "format": REPORT_FORMAT,
         "version": 1,
         "scale": "fraction",
-        "data": {"path": str(data.path), "format": data.format, "task": data.task, "limit": data.limit, "encoding": data.encoding,
-                 "sample": data.sample, "sample_seed": data.sample_seed},
+        "data": _data_record(data),
+        "batch_size": batch_size,
+        "isolate": isolate,
+        "kept": [result["name"] for result in results if result["folder"] in kept],
         "pipelines": results,
         "groups": group_by_config(results),
     }

@@ -253,6 +253,41 @@ def test_seeds_are_grouped_as_mean_and_std(tmp_path, conll):
     assert groups[1]["metrics"]["ents_f"]["std"] == 0.0
 
 
+def test_current_results_are_kept_and_the_rest_measured(tmp_path, conll, monkeypatch):
+    import os
+
+    from spacy_lm_suite import evaluation
+
+    first = save_ruler(tmp_path / "ner-seed1", CONLL_PATTERNS, seed=1)
+    second = save_ruler(tmp_path / "ner-seed2", CONLL_PATTERNS[:2], seed=2)
+    data = data_spec(conll, format="conll2003")
+    earlier = evaluate_pipelines([first], data)
+    assert earlier["kept"] == [] and len(earlier["pipelines"][0]["fingerprint"]) == 64
+
+    measured = []
+    real = evaluation.evaluate_pipeline
+    monkeypatch.setattr(evaluation, "evaluate_pipeline", lambda ref, *a, **k: measured.append(ref.name) or real(ref, *a, **k))
+    report = evaluate_pipelines([first, second], data, previous=earlier)
+    assert measured == ["ner-seed2"] and report["kept"] == ["ner-seed1"]
+    assert report["pipelines"][0] == earlier["pipelines"][0]  # as measured then, words/s included
+    assert report["groups"][0]["n"] == 2  # the groups are of every result, kept or not
+
+    # another data setting, or a folder changed since (a retrained model-best), is measured again
+    measured.clear()
+    evaluate_pipelines([first], data_spec(conll, format="conll2003", limit=2), previous=report)
+    meta = first / "meta.json"
+    stat = meta.stat()
+    os.utime(meta, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    again = evaluate_pipelines([first, second], data, previous=report)
+    assert measured == ["ner-seed1", "ner-seed1"] and again["kept"] == ["ner-seed2"]
+    # a result from before fingerprints were kept never holds
+    old = json.loads(json.dumps(again))
+    for result in old["pipelines"]:
+        del result["fingerprint"]
+    measured.clear()
+    assert evaluate_pipelines([second], data, previous=old)["kept"] == [] and measured == ["ner-seed2"]
+
+
 def test_training_steps_from_the_train_log(tmp_path, conll_ruler):
     import shutil
 

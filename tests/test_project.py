@@ -469,6 +469,13 @@ def test_evaluate_grid_runs_each_pipeline_in_the_python_it_trained_with(tmp_path
     assert [Path(p["folder"]).parent.name for p in theirs] == ["ner-peer-seed0"]
     assert f".venv-peer/bin/python -m spacy_lm_suite evaluate {root / 'training/x/ner-peer-seed0'}" in done.stdout
 
+    # the next sitting keeps what still holds, in each Python's file; --remeasure measures all
+    again = subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0 and again.stdout.count("Kept 1 result(s)") == 2, again.stdout[-2000:]
+    assert json.loads((root / "out" / "wnut17.json").read_text())["pipelines"] == ours
+    again = subprocess.run([*command, "--remeasure"], cwd=root, capture_output=True, text=True)
+    assert again.returncode == 0 and "Kept" not in again.stdout
+
     peer.unlink()  # the peer venv not made yet: one line saying how
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     assert done.returncode == 1 and "no such interpreter" in done.stderr and "make peer-venv" in done.stderr

@@ -33,6 +33,9 @@ def evaluate_command(
     encoding: Optional[str] = typer.Option(None, "--encoding", help=ENCODING_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="nlp.pipe batch size (default: the pipeline's)"),
     isolate: bool = typer.Option(True, "--isolate/--no-isolate", help="Run each pipeline in a fresh process, so its peak RSS is its own"),
+    keep_current: bool = typer.Option(
+        False, "--keep-current", help="Keep the results already in --output that still hold (same DATA and options, the pipeline folder's files unchanged) instead of measuring them again"
+    ),
 ) -> None:
     """Score pipelines on one data file: NER P/R/F per type or textcat accuracy and macro-F, words/s, peak RSS, size, training steps; seeds as mean ± std."""
     if data_format is None:
@@ -40,11 +43,17 @@ def evaluate_command(
     if len(args) < 2:
         raise UserError("PIPELINE... DATA: give at least one pipeline and then the data file")
     *pipelines, data_path = args
+    if keep_current and output is None:
+        raise UserError("--keep-current: give --output, the report whose current results are kept")
     if output is not None:
         check_output_file(output, overwrite=True, what="metrics file")
     data = data_spec(data_path, format=data_format, limit=limit, encoding=encoding, sample=sample, sample_seed=sample_seed)
-    report = evaluate_pipelines(pipelines, data, label_map=label_map, batch_size=batch_size, isolate=isolate)
+    previous = _previous_report(output) if keep_current else None
+    report = evaluate_pipelines(pipelines, data, label_map=label_map, batch_size=batch_size, isolate=isolate, previous=previous)
     msg.table(_rows(report), header=_header(data.task), divider=True)
+    if report["kept"]:
+        msg.info(f"Kept {len(report['kept'])} result(s) of {output} measured earlier, their folders unchanged: "
+                 f"{', '.join(report['kept'])} (leave out --keep-current to measure them again)")
     for group in report["groups"]:
         if group["n"] > 1:
             metric = "ents_f" if data.task == "ner" else "cats_accuracy"
@@ -56,6 +65,16 @@ def evaluate_command(
         msg.good(f"Wrote the metrics to {output}")
     else:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def _previous_report(output: Path) -> Optional[dict]:
+    """The report at ``output`` (None when there is none yet, or the file is no report:
+    it is replaced as without ``--keep-current``)."""
+    try:
+        report = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def _header(task: str) -> tuple:

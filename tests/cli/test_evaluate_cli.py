@@ -44,6 +44,19 @@ def test_evaluate_writes_metrics(ruler, wnut, tmp_path, capsys, monkeypatch):
     assert "ruler" in out and "words/s" in out
 
 
+def test_evaluate_keeps_current_results(ruler, wnut, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "metrics.json"
+    args = ["evaluate", ruler, wnut, "--format", "wnut17", "--limit", "20", "--no-isolate", "-o", output]
+    assert run(args, capsys, monkeypatch)[0] == 0
+    first = json.loads(output.read_text())["pipelines"][0]
+    code, out = run([*args, "--keep-current"], capsys, monkeypatch)
+    assert code == 0 and "Kept 1 result(s)" in out, out
+    assert json.loads(output.read_text())["pipelines"][0] == first
+    code, out = run(args, capsys, monkeypatch)  # without it, measured again
+    assert code == 0 and "Kept" not in out
+    assert json.loads(output.read_text())["pipelines"][0]["measured_at"] >= first["measured_at"]
+
+
 def test_evaluate_prints_json_without_output(ruler, wnut, capsys, monkeypatch):
     code, out = run(["evaluate", ruler, wnut, "--format", "wnut17", "--limit", "5", "--no-isolate"], capsys, monkeypatch)
     assert code == 0, out
@@ -82,6 +95,7 @@ def test_convert(wnut, tmp_path, capsys, monkeypatch):
         (["evaluate", "{ruler}", "{wnut}", "--format", "conll2003"], "expected 4 whitespace-separated columns"),
         (["evaluate", "{ruler}", "{wnut}", "--format", "wnut17", "--label-map", "nope"], "--label-map"),
         (["evaluate", "{ruler}", "{wnut}", "--format", "wnut17", "--limit", "-1"], "--limit"),
+        (["evaluate", "{ruler}", "{wnut}", "--format", "wnut17", "--keep-current"], "--keep-current: give --output"),
         (["convert", "{missing}", "{tmp}/x.spacy", "--format", "wnut17"], "no such file"),
         (["convert", "{wnut}", "{tmp}/x.spacy", "--format", "wnut17", "--lang", "zz"], "--lang"),
     ],
