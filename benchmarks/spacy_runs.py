@@ -28,19 +28,18 @@ def train(config: Path, output: Path, overrides: Sequence[str], log: Path, pytho
     from spacy_lm_suite.runs.records import portable
 
     meta_path = output / "model-best" / "meta.json"
-    record, key, done = _reuse_state(config, output, overrides, python)
-    recorded = (record or {}).get("key") or None  # None: no record, or one of an unknown command
+    decision, record, key = reuse_decision(config, output, overrides, python)
     # as another checkout would write it (portable paths): the record says what made the run
     command = [os.path.relpath(os.path.abspath(python), REPO), "-m", "spacy", "train", os.path.relpath(config, REPO),
                "--output", os.path.relpath(output, REPO), *[portable(str(o), root=REPO) for o in overrides]]
     seconds = commit = None
-    if recorded == key and not done:
+    if decision == "record":
         print(f"{output.name}: reused from its run record {os.path.relpath(record_path_of(output), REPO)}", flush=True)
         return {**record["performance"], "seconds": record.get("train_seconds"), "reused": "record"}
-    if done and recorded not in (None, key):
+    if decision == "train" and finished(output):
         print(f"{output.name}: trained again: its run record is of another command "
               f"(config or overrides changed since)", flush=True)
-    if not done or recorded not in (None, key):  # a finished folder of an unknown command is kept
+    if decision == "train":
         output.with_suffix(".seconds").unlink(missing_ok=True)  # a stale stamp would mark this run finished
         (output / "log.csv").unlink(missing_ok=True)  # our logger keeps an existing curve: not an earlier run's
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -260,21 +259,25 @@ class Job:
                          "--output", str(self.output), *self.overrides])
 
 
-def _reuse_state(config: Path, output: Path, overrides: Sequence[str], python: str) -> Tuple[Optional[Dict], str, bool]:
-    """What decides whether ``train`` trains a run: its run record, the key of the command
-    it is asked for, and whether its folder holds a finished run."""
+def reuse_decision(config: Path, output: Path, overrides: Sequence[str], python: str) -> Tuple[str, Optional[Dict], str]:
+    """How :func:`train` treats a run, with its run record and the key of the command it is
+    asked for: ``"record"`` (the record holds this command and the folder is gone or
+    unfinished: the recorded scores), ``"folder"`` (the folder finished and its record holds
+    this command, or none of a known command: kept) or ``"train"`` (anything else: nothing
+    finished of this command, or a record of another one, a changed config, seed, step
+    budget or interpreter being another experiment)."""
     from spacy_lm_suite.runs.records import command_key
 
-    return run_record(output), command_key(config, overrides, root=REPO, python=python), finished(output)
+    record, key, done = run_record(output), command_key(config, overrides, root=REPO, python=python), finished(output)
+    recorded = (record or {}).get("key") or None  # None: no record, or one of an unknown command
+    if recorded == key:
+        return ("folder" if done else "record"), record, key
+    return ("folder" if done and recorded is None else "train"), record, key
 
 
 def reusable(job: Job) -> bool:
-    """Whether ``train`` would not train ``job``: its run record holds the same command (a
-    changed config, seed, step budget or interpreter is another experiment), or it has no
-    record of a known command and its folder finished."""
-    record, key, done = _reuse_state(job.config, job.output, job.overrides, job.python)
-    recorded = (record or {}).get("key") or None
-    return recorded == key if recorded else done
+    """Whether :func:`train` would not train ``job`` (:func:`reuse_decision`)."""
+    return reuse_decision(job.config, job.output, job.overrides, job.python)[0] != "train"
 
 
 def train_jobs(jobs: List[Job], *, parallel: int, max_minutes: float = 0) -> List[Tuple[str, str, int, Dict]]:

@@ -1,6 +1,7 @@
 """project.yml: valid for spaCy projects, and every file or script it names exists."""
 
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -318,12 +319,14 @@ def test_a_benchmark_run_with_a_record_of_the_same_command_is_not_trained_again(
     record = json.loads((tmp_path / "reports" / "runs" / "training" / "stacked" / "ner-static-seed0.json").read_text())
     assert first["ents_f"] == 0.5 and record["performance"] == {"ents_f": 0.5} and record["key"]
     assert record["command"][-2:] == ["--system.seed", "0"] and record["train_seconds"] == pytest.approx(first["seconds"], abs=0.1)
+    assert spacy_runs.reuse_decision(config, output, ["--system.seed", "0"], sys.executable)[0] == "folder"
     import shutil
 
     shutil.rmtree(output)  # a fresh checkout: the folder is gone, the record committed
     output.with_suffix(".seconds").unlink()
     again = spacy_runs.train(config, output, ["--system.seed", "0"], output.with_suffix(".log"))
     assert len(trained) == 1 and again["ents_f"] == 0.5 and again["reused"] == "record"
+    assert spacy_runs.reuse_decision(config, output, ["--system.seed", "0"], sys.executable)[0] == "record"
     def job(*overrides):
         return spacy_runs.Job("ner", "static", 0, config, output, ("--system.seed", "0", *overrides))
 
