@@ -553,7 +553,7 @@ def current_results(
     previous: Optional[Mapping[str, Any]], refs: Sequence[PipelineRef], data: DataSpec, *,
     label_map: Optional[LabelMap], batch_size: Optional[int], isolate: bool,
 ) -> Dict[str, Dict[str, Any]]:
-    """folder -> the result of ``previous`` (an earlier report) that still holds for it:
+    """folder (as ``refs`` name it) -> the result of ``previous`` (an earlier report) that still holds for it:
     measured on the same data (path, format, limit, encoding, sample), with the same label
     map, batch size and isolation, on a folder whose :func:`model_fingerprint` is unchanged.
     A result without a fingerprint (a report from before they were kept) never holds."""
@@ -563,13 +563,14 @@ def current_results(
                     and previous.get("isolate") == isolate)
     if not same_setting:
         return {}
-    wanted = {str(ref.folder) for ref in refs}
+    wanted = {os.path.abspath(ref.folder): str(ref.folder) for ref in refs}  # however each was spelled
     kept: Dict[str, Dict[str, Any]] = {}
     for result in previous.get("pipelines") or ():
         folder = result.get("folder") if isinstance(result, Mapping) else None
-        if folder in wanted and result.get("fingerprint") and result.get("label_map") == label_map \
-                and result["fingerprint"] == model_fingerprint(Path(folder)):
-            kept[folder] = dict(result)
+        ours = wanted.get(os.path.abspath(folder)) if isinstance(folder, str) else None
+        if ours and result.get("fingerprint") and result.get("label_map") == label_map \
+                and result["fingerprint"] == model_fingerprint(Path(ours)):
+            kept[ours] = dict(result)
     return kept
 
 
